@@ -1,0 +1,1 @@
+"""cosmos-transfer-bridge core: datasets, controls, weight maps, job specs, CLI."""

@@ -1,0 +1,270 @@
+"""What a dataset is, whatever its format: cameras -> clips -> frames, loaded lazily.
+
+A :class:`Frame` knows which modalities it has and reads each one from disk the
+first time it is asked for (and keeps it until :meth:`Frame.release`). Readers for
+each format build frames with a loader callable; nothing here knows about files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bridge_core.errors import DatasetError
+
+# Modality names a frame may carry. "control/<name>" holds a control picture that
+# the dataset already provides (Cosmos control videos, CosmosWriter edges).
+RGB = "rgb"
+DEPTH = "depth"
+SEMANTIC = "semantic"
+INSTANCE = "instance"
+NORMALS = "normals"
+CAMERA = "camera"
+
+
+def control_modality(name: str) -> str:
+    """The modality key of a precomputed control picture, e.g. ``control/depth``."""
+    return f"control/{name}"
+
+
+@dataclass(frozen=True)
+class CameraParams:
+    """Pinhole intrinsics (pixels) and pose of one frame.
+
+    ``cam_to_world`` is [4,4] in the column-vector convention (x_world = M @ x_cam);
+    the camera looks along -Z with +Y up, as in USD and Replicator.
+    """
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    cam_to_world: np.ndarray
+    near_far: tuple[float, float] = (0.01, 1e6)
+    meters_per_unit: float = 1.0
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        """[3,3] matrix K mapping camera rays (x right, y down, z forward) to pixels."""
+        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1.0]])
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Segment ids [H,W] int32 and what each id means.
+
+    ``labels`` maps id -> semantic class string (comma-joined for multi-label prims,
+    as Replicator writes them) for semantic segmentation, or id -> prim path for
+    instance segmentation, whose ``semantics`` then maps id -> class.
+    """
+
+    ids: np.ndarray
+    labels: dict[int, str]
+    semantics: dict[int, str] | None = None
+
+
+@dataclass(eq=False)
+class Frame:
+    """One camera (render product) at one time.
+
+    Modalities are read on first access through ``loader(modality)``. ``label_files``
+    lists the files beside the frame that an output should point at (boxes,
+    occlusion, camera params), by annotator name.
+    """
+
+    camera: str
+    index: int
+    modalities: frozenset[str]
+    loader: Callable[[str], Any] = field(repr=False)
+    label_files: dict[str, tuple[Path, ...]] = field(default_factory=dict, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def has(self, modality: str) -> bool:
+        return modality in self.modalities
+
+    def get(self, modality: str) -> Any:
+        """The modality's value, read from disk on first access."""
+        if modality not in self.modalities:
+            have = ", ".join(sorted(self.modalities)) or "nothing"
+            raise DatasetError(
+                f"frame {self.index} of camera {self.camera!r} has no {modality} (it has {have})"
+            )
+        if modality not in self._cache:
+            self._cache[modality] = self.loader(modality)
+        return self._cache[modality]
+
+    def release(self) -> None:
+        """Forget what was read, so a long dataset does not stay in memory."""
+        self._cache.clear()
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """[H,W,3] uint8 (alpha, where the file has one, is dropped)."""
+        return self.get(RGB)
+
+    @property
+    def depth(self) -> np.ndarray:
+        """[H,W] float32 metres along the optical axis; inf where invalid."""
+        return self.get(DEPTH)
+
+    @property
+    def depth_valid(self) -> np.ndarray:
+        """[H,W] bool: finite and positive depth."""
+        return np.isfinite(self.depth)
+
+    @property
+    def semantic(self) -> Segmentation:
+        return self.get(SEMANTIC)
+
+    @property
+    def instance(self) -> Segmentation:
+        return self.get(INSTANCE)
+
+    @property
+    def normals(self) -> np.ndarray:
+        """[H,W,3] float32 unit normals (world frame, as Replicator writes them)."""
+        return self.get(NORMALS)
+
+    @property
+    def camera_params(self) -> CameraParams:
+        return self.get(CAMERA)
+
+    def control(self, name: str) -> np.ndarray:
+        """A control picture the dataset provides, [H,W,3] float32 in [0,1]."""
+        return self.get(control_modality(name))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the frame, from the first picture modality it has."""
+        for modality in (RGB, DEPTH, SEMANTIC, INSTANCE, *sorted(self.modalities)):
+            if modality in self.modalities and modality != CAMERA:
+                value = self.get(modality)
+                array = value.ids if isinstance(value, Segmentation) else value
+                return int(array.shape[0]), int(array.shape[1])
+        if CAMERA in self.modalities:
+            return self.camera_params.height, self.camera_params.width
+        raise DatasetError(f"frame {self.index} of camera {self.camera!r} has no pictures")
+
+
+@dataclass(eq=False)
+class Clip:
+    """Consecutive frames of one camera; the unit the model and the controls work on."""
+
+    camera: str
+    index: int
+    frames: list[Frame]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def frame_indices(self) -> list[int]:
+        return [f.index for f in self.frames]
+
+    @property
+    def modalities(self) -> frozenset[str]:
+        """Modalities every frame of the clip has."""
+        return frozenset.intersection(*(f.modalities for f in self.frames))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W), checked to be the same for every frame."""
+        sizes = {f.size for f in self.frames}
+        if len(sizes) > 1:
+            raise DatasetError(
+                f"camera {self.camera!r} clip {self.index} mixes frame sizes "
+                f"{sorted(sizes)}; every frame of a camera must have the same resolution"
+            )
+        return sizes.pop()
+
+    def stack(self, modality: str) -> np.ndarray:
+        """[T,...] array of one array-valued modality, e.g. ``clip.stack("depth")``."""
+        self.size  # noqa: B018 -- raises a clear error on mixed sizes
+        return np.stack([f.get(modality) for f in self.frames])
+
+    def release(self) -> None:
+        for f in self.frames:
+            f.release()
+
+
+@dataclass(eq=False)
+class Camera:
+    """One render product: its frames, in order, split into natural segments.
+
+    ``segments`` are runs of frames that belong together (CosmosWriter's clip
+    folders); a BasicWriter camera has one segment.
+    """
+
+    name: str
+    segments: list[list[Frame]]
+
+    @property
+    def frames(self) -> list[Frame]:
+        return [f for seg in self.segments for f in seg]
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """(W, H) of the camera's first frame."""
+        h, w = self.frames[0].size
+        return w, h
+
+    def clips(
+        self, clip_length: int | None = None, frame_range: tuple[int, int] | None = None
+    ) -> list[Clip]:
+        """Clips of at most ``clip_length`` frames (None: one per segment).
+
+        ``frame_range`` (start, stop) selects frames by their index, stop excluded.
+        """
+        if clip_length is not None and clip_length < 1:
+            raise DatasetError(f"clip length must be at least 1, got {clip_length}")
+        clips: list[Clip] = []
+        for seg in self.segments:
+            chosen = [f for f in seg if _in_range(f.index, frame_range)]
+            step = clip_length or max(len(chosen), 1)
+            for start in range(0, len(chosen), step):
+                clips.append(Clip(self.name, len(clips), chosen[start : start + step]))
+        return clips
+
+
+def _in_range(index: int, frame_range: tuple[int, int] | None) -> bool:
+    return frame_range is None or frame_range[0] <= index < frame_range[1]
+
+
+@dataclass(eq=False)
+class Dataset:
+    """A folder of captured data in one of the supported layouts."""
+
+    root: Path
+    layout: str
+    cameras: dict[str, Camera]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def camera(self, name: str) -> Camera:
+        if name not in self.cameras:
+            raise DatasetError(
+                f"no camera {name!r} (cameras: {', '.join(self.cameras)})", self.root, "cameras"
+            )
+        return self.cameras[name]
+
+    def clips(
+        self,
+        cameras: Sequence[str] | None = None,
+        clip_length: int | None = None,
+        frame_range: tuple[int, int] | None = None,
+    ) -> list[Clip]:
+        """Every clip of the chosen cameras (all when None), camera by camera."""
+        names: Iterable[str] = cameras if cameras else self.cameras
+        clips = [c for n in names for c in self.camera(n).clips(clip_length, frame_range)]
+        if not clips:
+            raise DatasetError(f"no frames selected (frame range {frame_range})", self.root)
+        return clips
+
+    @property
+    def modalities(self) -> frozenset[str]:
+        return frozenset().union(*(f.modalities for c in self.cameras.values() for f in c.frames))
