@@ -1,0 +1,201 @@
+"""The ``cosmos-bridge`` command: one thin command per verb over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from bridge_core.controls.build import build_control_stack
+from bridge_core.datasets.detect import open_dataset
+from bridge_core.datasets.summary import summarize
+from bridge_core.datasets.types import (
+    DEPTH,
+    INSTANCE,
+    NORMALS,
+    RGB,
+    SEMANTIC,
+    Dataset,
+    control_modality,
+)
+from bridge_core.errors import BridgeError, InputError
+from bridge_core.outputs import staged_folder
+from bridge_core.report.controls_export import export_clip
+from bridge_core.spec.load import dump_job_spec, job_spec_schema, load_job_specs
+from bridge_core.spec.models import ControlSpec, parse_frames
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Photoreal training data from Isaac Sim: Replicator datasets -> Cosmos-Transfer controls.",
+)
+console = Console()
+errors = Console(stderr=True)
+
+# Frames per clip when neither the spec nor the command line says: the reference
+# model's chunk, so the controls are normalised over what the model sees at once.
+DEFAULT_CLIP_LENGTH = 93
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command()
+def inspect(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder or control video.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Layout, cameras, frames, resolution, modalities and semantic classes of a dataset."""
+    data = open_dataset(dataset)
+    total = sum(len(c.frames) for c in data.cameras.values())
+    with _progress() as progress:
+        task = progress.add_task("reading labels", total=total)
+        summary = summarize(data, on_frame=lambda: progress.advance(task))
+    if as_json:
+        from dataclasses import asdict
+
+        console.print_json(json.dumps(asdict(summary)))
+        return
+    console.print(f"[bold]{summary.root}[/]  layout: [cyan]{summary.layout}[/]")
+    table = Table("camera", "frames", "range", "resolution", "modalities", "label files")
+    for cam in summary.cameras:
+        table.add_row(
+            cam.name,
+            str(cam.num_frames),
+            f"{cam.first_frame}-{cam.last_frame}",
+            f"{cam.resolution[0]}x{cam.resolution[1]}",
+            ", ".join(cam.modalities),
+            ", ".join(cam.label_annotators) or "-",
+        )
+    console.print(table)
+    if summary.class_shares:
+        classes = Table("semantic class", "pixel share")
+        for label, share in summary.class_shares.items():
+            classes.add_row(label, f"{share:.1%}")
+        console.print(classes)
+    else:
+        console.print("no semantic labels")
+
+
+def default_controls(data: Dataset) -> dict[str, ControlSpec]:
+    """Every control this dataset can give, at the default settings."""
+    have = data.modalities
+    sources = {
+        "edge": {RGB, DEPTH, SEMANTIC, INSTANCE, NORMALS},
+        "depth": {DEPTH},
+        "seg": {SEMANTIC, INSTANCE},
+        "blur": {RGB},
+    }
+    return {
+        name: ControlSpec()
+        for name, needs in sources.items()
+        if needs & have or control_modality(name) in have
+    }
+
+
+@app.command()
+def controls(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder or control video.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into (created).")],
+    spec: Annotated[
+        Path | None, typer.Option(help="Job spec whose controls, cameras and frames to use.")
+    ] = None,
+    camera: Annotated[list[str] | None, typer.Option(help="Camera(s) to use; default all.")] = None,
+    frames: Annotated[str | None, typer.Option(help="Frame range START:STOP.")] = None,
+    clip_length: Annotated[int | None, typer.Option(help="Frames per clip.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+) -> None:
+    """Write each control and weight map per clip, plus a contact sheet per clip."""
+    data = open_dataset(dataset)
+    control_specs = default_controls(data)
+    cameras, frame_range, length = camera, None, clip_length
+    if spec is not None:
+        job = _single_spec(spec)
+        control_specs = job.controls
+        cameras = cameras or job.input.cameras
+        frame_range = job.input.frames
+        length = length or job.input.clip_length
+    if frames is not None:
+        try:
+            frame_range = parse_frames(frames)
+        except ValueError as exc:
+            raise InputError(str(exc), field="--frames") from exc
+    if frame_range is not None and frame_range[1] is None:
+        frame_range = (frame_range[0], sys.maxsize)
+    clips = data.clips(cameras, length or DEFAULT_CLIP_LENGTH, frame_range)
+    with staged_folder(out, overwrite) as staging, _progress() as progress:
+        task = progress.add_task("building controls", total=sum(len(c) for c in clips))
+        for clip in clips:
+            stack = build_control_stack(clip, control_specs)
+            export_clip(staging, clip, stack)
+            clip.release()
+            progress.advance(task, len(clip))
+    console.print(
+        f"wrote {', '.join(control_specs)} for {len(clips)} clip(s) "
+        f"({sum(len(c) for c in clips)} frames) to [bold]{out}[/]"
+    )
+
+
+def _single_spec(path: Path):
+    loaded = load_job_specs(path)
+    if len(loaded) != 1:
+        raise InputError(f"holds {len(loaded)} jobs; give a spec with one", path)
+    return loaded[0].spec
+
+
+@app.command()
+def validate(
+    spec: Annotated[Path | None, typer.Argument(help="Job spec (YAML/JSON) or Cosmos-Transfer spec.")] = None,
+    schema: Annotated[bool, typer.Option("--schema", help="Print the job spec's JSON schema.")] = False,
+) -> None:
+    """Check a spec (ours, or a Cosmos-Transfer1/2.5 one) and print it normalised."""
+    if schema:
+        console.print_json(json.dumps(job_spec_schema()))
+        return
+    if spec is None:
+        raise InputError("give a spec file, or --schema")
+    for loaded in load_job_specs(spec):
+        console.print(f"[green]valid[/] {loaded.origin} ({loaded.source_format})")
+        for note in loaded.notes:
+            console.print(f"  note: {note}")
+        for missing in loaded.missing_files:
+            console.print(f"  [yellow]warning[/]: {missing} does not exist (yet)")
+        console.print(dump_job_spec(loaded.spec), markup=False, highlight=False)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, no traceback."""
+    try:
+        app(standalone_mode=False)
+    except BridgeError as exc:
+        errors.print(Text.assemble(("error: ", "red"), str(exc)), highlight=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        errors.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""From a clip and the spec's controls to a ControlStack: pick each control's source,
+build its video, build its weight map, normalise the maps across controls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bridge_core.controls.blur import blur_control
+from bridge_core.controls.depth import depth_control
+from bridge_core.controls.edge import (
+    canny_edges,
+    depth_edges,
+    edge_control,
+    normal_edges,
+    segment_edges,
+)
+from bridge_core.controls.presets import DEFAULT_PRESET
+from bridge_core.controls.seg import seg_control
+from bridge_core.controls.stack import ControlStack
+from bridge_core.datasets.files import VIDEO_SUFFIXES, VideoFile, read_rgb
+from bridge_core.datasets.frames import picture_files
+from bridge_core.datasets.types import (
+    DEPTH,
+    INSTANCE,
+    NORMALS,
+    RGB,
+    SEMANTIC,
+    Clip,
+    control_modality,
+)
+from bridge_core.errors import DatasetError, InputError
+from bridge_core.spec.models import ControlSpec
+from bridge_core.weights.build import weight_map
+from bridge_core.weights.rules import normalise_weights
+
+
+def build_control_stack(clip: Clip, controls: Mapping[str, ControlSpec]) -> ControlStack:
+    """The enabled controls' videos and normalised weight maps for ``clip``."""
+    enabled = {name: spec for name, spec in controls.items() if spec.enabled}
+    videos = {name: control_video(clip, name, spec) for name, spec in enabled.items()}
+    maps = {name: weight_map(clip, spec, f"controls.{name}") for name, spec in enabled.items()}
+    return ControlStack(videos=videos, weights=normalise_weights(maps))
+
+
+def control_video(clip: Clip, name: str, spec: ControlSpec) -> np.ndarray:
+    """One control's video [T,H,W,3] float32 in [0,1] for ``clip``."""
+    if spec.source_path is not None:
+        return read_control_source(spec.source_path, clip.frame_indices, clip.size)
+    have = clip.modalities
+    if spec.source == "auto" and control_modality(name) in have:
+        return clip.stack(control_modality(name))
+    preset = spec.preset or DEFAULT_PRESET
+    field = f"controls.{name}.source"
+    if name == "depth":
+        _need(clip, DEPTH, field)
+        try:
+            return depth_control(clip.stack(DEPTH))
+        except DatasetError as exc:
+            first = clip.frames[0].label_files.get("distance_to_image_plane", (None,))[0]
+            raise DatasetError(
+                f"camera {clip.camera!r} frames {clip.frame_indices[0]}-{clip.frame_indices[-1]}: {exc}",
+                first,
+            ) from exc
+    if name == "seg":
+        modality = INSTANCE if spec.source == "instance" else SEMANTIC
+        if spec.source == "auto" and SEMANTIC not in have and INSTANCE in have:
+            modality = INSTANCE
+        _need(clip, modality, field)
+        segmentations = [f.get(modality) for f in clip.frames]
+        return seg_control(np.stack([s.ids for s in segmentations]), [s.labels for s in segmentations])
+    if name == "edge":
+        return edge_control(_edges(clip, spec.source, preset, field))
+    if name == "blur":
+        _need(clip, RGB, field)
+        return blur_control(clip.stack(RGB), preset)
+    raise InputError(f"unknown control {name!r}", field="controls")
+
+
+def _edges(clip: Clip, source: str, preset: str, field: str) -> np.ndarray:
+    """Edges [T,H,W] bool from RGB, geometry, or both ("auto": both where geometry exists)."""
+    have = clip.modalities
+    geometry_present = bool({DEPTH, SEMANTIC, INSTANCE, NORMALS} & have)
+    use_rgb = source in ("rgb", "rgb+geometry") or (source == "auto" and RGB in have)
+    use_geometry = source in ("geometry", "rgb+geometry") or (source == "auto" and geometry_present)
+    if use_geometry and not geometry_present:
+        raise InputError(
+            f"geometric edges need depth, segmentation or normals; camera {clip.camera!r} has "
+            f"{', '.join(sorted(have))}",
+            field=field,
+        )
+    if use_rgb:
+        _need(clip, RGB, field)
+    t = len(clip)
+    h, w = clip.size
+    edges = canny_edges(clip.stack(RGB), preset) if use_rgb else np.zeros((t, h, w), bool)
+    if use_geometry:
+        if DEPTH in have:
+            edges |= depth_edges(clip.stack(DEPTH))
+        if NORMALS in have:
+            edges |= normal_edges(clip.stack(NORMALS))
+        for modality in (SEMANTIC, INSTANCE):
+            if modality in have:
+                edges |= segment_edges(np.stack([f.get(modality).ids for f in clip.frames]))
+    return edges
+
+
+def _need(clip: Clip, modality: str, field: str) -> None:
+    if modality not in clip.modalities:
+        raise InputError(
+            f"camera {clip.camera!r} has no {modality} to build this control from "
+            f"(it has {', '.join(sorted(clip.modalities))}); give a control video as source",
+            field=field,
+        )
+
+
+def read_control_source(path: Path, frame_indices: list[int], size: tuple[int, int]) -> np.ndarray:
+    """Frames ``frame_indices`` of a control video or picture folder, [T,H,W,3] in [0,1]."""
+    if path.is_dir():
+        pictures = picture_files(path)
+        if max(frame_indices) >= len(pictures):
+            raise InputError(f"holds {len(pictures)} pictures, frame {max(frame_indices)} needed", path)
+        frames = np.stack([read_rgb(pictures[i]) for i in frame_indices])
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
+        video = VideoFile(path)
+        frames = np.stack([video.frame(i) for i in frame_indices])
+    else:
+        raise InputError("a control source is a video or a folder of pictures", path)
+    h, w = size
+    if frames.shape[1:3] != (h, w):
+        frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames])
+    return frames.astype(np.float32) / 255.0

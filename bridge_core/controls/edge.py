@@ -1,0 +1,64 @@
+"""Edge control: Canny over RGB, optionally merged with edges from geometry.
+
+Simulator renders have flat materials, so RGB Canny misses object outlines where
+two surfaces share a colour (users call the results "CAD-looking"). Depth and
+normal discontinuities and segment boundaries are where geometry really changes.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from bridge_core.controls.presets import EDGE_PRESETS
+
+# A neighbour this much farther (relative) is across a depth edge.
+DEPTH_JUMP = 0.04
+# Normals turning by more than this angle (cos of 35 degrees) make a crease.
+NORMAL_CREASE_COS = float(np.cos(np.radians(35)))
+
+
+def canny_edges(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """RGB [T,H,W,3] uint8 -> edges [T,H,W] bool, with the preset's Canny thresholds."""
+    thresholds = EDGE_PRESETS[preset]
+    return np.stack(
+        [
+            cv2.Canny(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), thresholds.low, thresholds.high) > 0
+            for frame in rgb
+        ]
+    )
+
+
+def _differs(a: np.ndarray, test) -> np.ndarray:
+    """Mark pixels whose right or lower neighbour differs by ``test`` ([...,H,W] bool)."""
+    out = np.zeros(a.shape[:3], dtype=bool)
+    out[:, :, :-1] |= test(a[:, :, :-1], a[:, :, 1:])
+    out[:, :-1, :] |= test(a[:, :-1, :], a[:, 1:, :])
+    return out
+
+
+def depth_edges(depth: np.ndarray) -> np.ndarray:
+    """Depth discontinuities [T,H,W] bool; hit/no-hit borders count as edges."""
+
+    def jump(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        valid_a, valid_b = np.isfinite(a), np.isfinite(b)
+        with np.errstate(invalid="ignore"):
+            rel = np.abs(a - b) > DEPTH_JUMP * np.minimum(a, b)
+        return (valid_a != valid_b) | (valid_a & valid_b & rel)
+
+    return _differs(depth, jump)
+
+
+def normal_edges(normals: np.ndarray) -> np.ndarray:
+    """Creases where unit normals [T,H,W,3] turn sharply, [T,H,W] bool."""
+    return _differs(normals, lambda a, b: np.einsum("...c,...c->...", a, b) < NORMAL_CREASE_COS)
+
+
+def segment_edges(ids: np.ndarray) -> np.ndarray:
+    """Boundaries between segments [T,H,W] bool."""
+    return _differs(ids, np.not_equal)
+
+
+def edge_control(edges: np.ndarray) -> np.ndarray:
+    """Edges [T,H,W] bool -> control video [T,H,W,3] float32 (white on black)."""
+    return np.repeat(edges[..., None], 3, axis=-1).astype(np.float32)

@@ -1,0 +1,44 @@
+"""Segmentation control: a stable colour per class (or per prim), black for background."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+BACKGROUND_LABELS = frozenset({"BACKGROUND", "UNLABELLED", "INVALID", ""})
+
+
+def label_colour(label: str) -> tuple[int, int, int]:
+    """A bright colour derived from the label text alone.
+
+    The same class gets the same colour in every frame, clip and dataset, which is
+    what keeps the seg video from flickering; background stays black.
+    """
+    if label in BACKGROUND_LABELS:
+        return (0, 0, 0)
+    digest = hashlib.blake2b(label.encode(), digest_size=3).digest()
+    hue = digest[0] / 255.0 * 179.0
+    saturation = 160 + digest[1] % 96
+    value = 160 + digest[2] % 96
+    hsv = np.array([[[hue, saturation, value]]], dtype=np.uint8)
+    import cv2
+
+    r, g, b = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
+    return int(r), int(g), int(b)
+
+
+def seg_control(ids: np.ndarray, labels: Sequence[dict[int, str]]) -> np.ndarray:
+    """Segment ids [T,H,W] with per-frame id -> label -> control video [T,H,W,3] float32."""
+    out = np.empty(ids.shape + (3,), dtype=np.float32)
+    cache: dict[str, tuple[int, int, int]] = {}
+    for t, frame_labels in enumerate(labels):
+        size = max(frame_labels, default=0) + 1
+        lut = np.zeros((max(size, int(ids[t].max()) + 1), 3), dtype=np.float32)
+        for segment_id, label in frame_labels.items():
+            if label not in cache:
+                cache[label] = label_colour(label)
+            lut[segment_id] = cache[label]
+        np.multiply(lut[ids[t]], np.float32(1 / 255), out=out[t])
+    return out

@@ -1,0 +1,148 @@
+"""Reading the files datasets are made of, with errors that name the file.
+
+Every reader raises :class:`DatasetError` (never a bare OSError or cv2's silent
+None) so a corrupt picture in frame 812 says which file it is.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from bridge_core.errors import DatasetError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise DatasetError("file is missing", path)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """A PNG/JPEG as stored: [H,W] or [H,W,C] with channels in RGB(A) order, any dtype."""
+    _check_file(path)
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise DatasetError("not a readable PNG/JPEG picture (corrupt or truncated?)", path)
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """[H,W,3] uint8 RGB; alpha dropped, grey expanded, 16-bit scaled down."""
+    image = read_image(path)
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.dtype != np.uint8:
+        raise DatasetError(f"expected an 8-bit colour picture, got {image.dtype}", path)
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """A .npy array; pickled object arrays are refused (never unpickle untrusted files)."""
+    _check_file(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise DatasetError(f"not a plain numpy array file ({exc})", path) from exc
+    except (OSError, EOFError) as exc:
+        raise DatasetError(f"corrupt or truncated .npy file ({exc})", path) from exc
+
+
+def read_json(path: Path) -> Any:
+    _check_file(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"not valid JSON ({exc})", path) from exc
+
+
+class VideoFile:
+    """A video decoded once, on first access, into [T,H,W,3] uint8 RGB frames.
+
+    Frame access is thread-safe; the decoded frames stay in memory until
+    :meth:`release` (a 121-frame 640x480 clip is about 110 MB).
+    """
+
+    def __init__(self, path: Path):
+        _check_file(path)
+        self.path = path
+        self._frames: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.num_frames, self.width, self.height, self.fps = probe_video(path)
+
+    def frames(self) -> np.ndarray:
+        with self._lock:
+            if self._frames is None:
+                self._frames = decode_video(self.path)
+            return self._frames
+
+    def frame(self, index: int) -> np.ndarray:
+        frames = self.frames()
+        if not 0 <= index < len(frames):
+            raise DatasetError(f"video has {len(frames)} frames, frame {index} asked", self.path)
+        return frames[index]
+
+    def release(self) -> None:
+        with self._lock:
+            self._frames = None
+
+
+def probe_video(path: Path) -> tuple[int, int, int, float]:
+    """(frames, width, height, fps) from the container, decoding as little as possible."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            count = stream.frames or sum(1 for _ in container.decode(stream))
+            ctx = stream.codec_context
+            return int(count), int(ctx.width), int(ctx.height), float(stream.average_rate or 0)
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise DatasetError(f"not a readable video ({exc})", path) from exc
+
+
+def decode_video(path: Path) -> np.ndarray:
+    """Every frame of a video as [T,H,W,3] uint8 RGB."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise DatasetError(f"not a readable video ({exc})", path) from exc
+    if not frames:
+        raise DatasetError("video has no frames", path)
+    return np.stack(frames)
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float = 30.0) -> None:
+    """Write [T,H,W,3] uint8 RGB as H.264 mp4 (odd sizes padded by one pixel)."""
+    import av
+
+    t, h, w, _ = frames.shape
+    pad_h, pad_w = h % 2, w % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=round(fps))
+        stream.width, stream.height = w + pad_w, h + pad_h
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())

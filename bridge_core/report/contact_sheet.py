@@ -1,0 +1,57 @@
+"""Contact sheets: one PNG per clip that a person can look at."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import cv2
+import numpy as np
+
+TILE_WIDTH = 256
+_HEADER = 22
+_ROW_LABEL = 64
+
+
+def _tile(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[H,W], [H,W,3] float in [0,1] or uint8 -> [h,w,3] uint8 of ``size`` (w, h)."""
+    if picture.dtype != np.uint8:
+        picture = (np.clip(picture, 0.0, 1.0) * 255).astype(np.uint8)
+    if picture.ndim == 2:
+        picture = np.repeat(picture[..., None], 3, axis=2)
+    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+
+
+def _text(canvas: np.ndarray, text: str, x: int, y: int) -> None:
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1, cv2.LINE_AA)
+
+
+def pick_frames(num_frames: int, most: int = 4) -> list[int]:
+    """Up to ``most`` evenly spaced positions in a clip, first and last included."""
+    if num_frames <= most:
+        return list(range(num_frames))
+    return sorted({round(i * (num_frames - 1) / (most - 1)) for i in range(most)})
+
+
+def contact_sheet(
+    columns: Mapping[str, np.ndarray], frame_labels: Sequence[str], rows: Sequence[int]
+) -> np.ndarray:
+    """A grid [H,W,3] uint8: one column per named video [T,H,W(,3)], one row per frame.
+
+    ``rows`` are positions in the videos; ``frame_labels[t]`` names position t.
+    """
+    first = next(iter(columns.values()))
+    h, w = first.shape[1:3]
+    size = (TILE_WIDTH, max(round(TILE_WIDTH * h / w), 1))
+    tw, th = size
+    sheet = np.full(
+        (_HEADER + len(rows) * (th + 4), _ROW_LABEL + len(columns) * (tw + 4), 3), 24, np.uint8
+    )
+    for c, name in enumerate(columns):
+        _text(sheet, name, _ROW_LABEL + c * (tw + 4) + 4, 16)
+    for r, t in enumerate(rows):
+        y = _HEADER + r * (th + 4)
+        _text(sheet, frame_labels[t], 4, y + th // 2)
+        for c, video in enumerate(columns.values()):
+            x = _ROW_LABEL + c * (tw + 4)
+            sheet[y : y + th, x : x + tw] = _tile(video[t], size)
+    return sheet

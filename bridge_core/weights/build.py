@@ -1,0 +1,63 @@
+"""A control's weight map [T,H,W] for one clip, from its spec: a base weight, then rules."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bridge_core.datasets.types import DEPTH, INSTANCE, SEMANTIC, Clip
+from bridge_core.errors import InputError
+from bridge_core.spec.models import (
+    ClassRule,
+    ControlSpec,
+    DepthBandRule,
+    InstanceRule,
+    KeyframeRule,
+    MaskRule,
+)
+from bridge_core.weights.masks import fit_mask, read_mask_array
+from bridge_core.weights.rules import combine, constant_map, depth_band, keyframe_curve, segment_mask
+
+
+def weight_map(clip: Clip, control: ControlSpec, field: str = "controls") -> np.ndarray:
+    """[T,H,W] float32 >= 0, before normalisation across controls.
+
+    ``field`` names the control in errors (``controls.edge``).
+    """
+    t = len(clip)
+    h, w = clip.size
+    result = constant_map((t, h, w), control.weight)
+    for i, rule in enumerate(control.rules):
+        where = f"{field}.rules[{i}]"
+        if isinstance(rule, ClassRule):
+            region = segment_mask(*_segments(clip, SEMANTIC, where), rule.classes)
+            result = combine(result, rule.value, rule.op, region.astype(np.float32))
+        elif isinstance(rule, InstanceRule):
+            region = segment_mask(*_segments(clip, INSTANCE, where), rule.prim_paths)
+            result = combine(result, rule.value, rule.op, region.astype(np.float32))
+        elif isinstance(rule, KeyframeRule):
+            curve = keyframe_curve(clip.frame_indices, rule.keyframes)
+            result = combine(result, curve[:, None, None], rule.op)
+        elif isinstance(rule, DepthBandRule):
+            _require(clip, DEPTH, where)
+            band = depth_band(clip.stack(DEPTH), *rule.depth, rule.feather)
+            result = combine(result, rule.value, rule.op, band)
+        elif isinstance(rule, MaskRule):
+            mask = fit_mask(read_mask_array(rule.mask), clip.frame_indices, (h, w), rule.mask)
+            result = combine(result, mask * np.float32(rule.value), rule.op)
+    return np.maximum(result, 0.0)
+
+
+def _require(clip: Clip, modality: str, where: str) -> None:
+    if modality not in clip.modalities:
+        raise InputError(
+            f"this rule needs {modality} but camera {clip.camera!r} has none "
+            f"(it has {', '.join(sorted(clip.modalities))})",
+            field=where,
+        )
+
+
+def _segments(clip: Clip, modality: str, where: str) -> tuple[np.ndarray, list[dict[int, str]]]:
+    """Ids [T,H,W] and per-frame labels (class strings or prim paths)."""
+    _require(clip, modality, where)
+    segmentations = [f.get(modality) for f in clip.frames]
+    return np.stack([s.ids for s in segmentations]), [s.labels for s in segmentations]

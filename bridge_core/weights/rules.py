@@ -1,0 +1,90 @@
+"""Pure functions that build spatiotemporal weight maps [T,H,W] and combine them."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+OPS = ("set", "multiply", "max", "min", "add")
+
+
+def constant_map(shape: tuple[int, int, int], value: float) -> np.ndarray:
+    """[T,H,W] filled with ``value``."""
+    return np.full(shape, value, dtype=np.float32)
+
+
+def keyframe_curve(frame_indices: Sequence[int], keyframes: Mapping[int, float]) -> np.ndarray:
+    """[T] values at ``frame_indices``: linear between keyframes, held outside them."""
+    keys = sorted(keyframes)
+    return np.interp(frame_indices, keys, [keyframes[k] for k in keys]).astype(np.float32)
+
+
+def label_matches(label: str, patterns: Iterable[str]) -> bool:
+    """Does a label match any glob? A comma-joined multi-label matches on any part."""
+    parts = [label, *(p.strip() for p in label.split(","))] if "," in label else [label]
+    return any(fnmatch.fnmatchcase(part, pattern) for part in parts for pattern in patterns)
+
+
+def segment_mask(
+    ids: np.ndarray, labels: Sequence[Mapping[int, str]], patterns: Sequence[str]
+) -> np.ndarray:
+    """[T,H,W] bool: pixels whose segment label matches one of the glob ``patterns``.
+
+    ``labels[t]`` maps frame t's ids to class strings or prim paths.
+    """
+    mask = np.zeros(ids.shape, dtype=bool)
+    for t, frame_labels in enumerate(labels):
+        chosen = [i for i, label in frame_labels.items() if label_matches(label, patterns)]
+        if chosen:
+            mask[t] = np.isin(ids[t], chosen)
+    return mask
+
+
+def depth_band(depth: np.ndarray, near: float, far: float, feather: float = 0.0) -> np.ndarray:
+    """[T,H,W] in [0,1]: 1 inside [near, far] metres, falling linearly to 0 over ``feather``.
+
+    Invalid depth (inf) is outside every band.
+    """
+    if feather <= 0:
+        return ((depth >= near) & (depth <= far)).astype(np.float32)
+    inside = np.minimum(depth - (near - feather), (far + feather) - depth) / feather
+    band = np.clip(inside, 0.0, 1.0).astype(np.float32)
+    band[~np.isfinite(depth)] = 0.0
+    return band
+
+
+def combine(
+    base: np.ndarray, values: np.ndarray | float, op: str, region: np.ndarray | None = None
+) -> np.ndarray:
+    """Apply one rule to ``base`` [T,H,W].
+
+    ``values`` (broadcastable to [T,H,W]) meet ``base`` through ``op``; ``region``
+    [T,H,W] in [0,1] says where the rule applies, fractional values blending
+    (a feathered depth band). None: everywhere.
+    """
+    if op == "set":
+        result = np.broadcast_to(np.asarray(values, dtype=np.float32), base.shape)
+    elif op == "multiply":
+        result = base * values
+    elif op == "max":
+        result = np.maximum(base, values)
+    elif op == "min":
+        result = np.minimum(base, values)
+    elif op == "add":
+        result = base + values
+    else:
+        raise ValueError(f"unknown op {op!r}; known: {OPS}")
+    if region is not None:
+        result = base + region * (result - base)
+    return np.asarray(result, dtype=np.float32)
+
+
+def normalise_weights(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cosmos normalisation: where the weights at a site sum past 1, divide by the sum.
+
+    ``maps``: control -> [T,H,W] >= 0. Returns new arrays; inputs are untouched.
+    """
+    total = np.maximum(sum(maps.values()), np.float32(1.0))
+    return {name: (w / total).astype(np.float32) for name, w in maps.items()}
