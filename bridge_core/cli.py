@@ -183,7 +183,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except BridgeError as exc:
-        errors.print(Text.assemble(("error: ", "red"), str(exc)), highlight=False)
+        errors.print(Text.assemble(("error: ", "red"), str(exc)), highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         errors.print("interrupted")

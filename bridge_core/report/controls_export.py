@@ -13,6 +13,9 @@ from bridge_core.outputs import write_png
 from bridge_core.report.contact_sheet import contact_sheet, pick_frames
 
 
+SHEET_ORDER = ("depth", "seg", "edge", "blur")
+
+
 def clip_folder(out_dir: Path, clip: Clip) -> Path:
     return out_dir / clip.camera / f"clip_{clip.index:04d}"
 
@@ -34,7 +37,8 @@ def export_clip(out_dir: Path, clip: Clip, stack: ControlStack, fps: float = 30.
     columns: dict[str, np.ndarray] = {}
     if RGB in clip.modalities:
         columns["rgb"] = clip.stack(RGB)
-    columns.update(stack.videos)
+    # The order a person reads a sheet in: geometry first, then appearance.
+    columns.update({name: stack.videos[name] for name in SHEET_ORDER if name in stack.videos})
     columns.update({f"{name} weight": stack.weights[name] for name in stack.names})
     labels = [f"#{i}" for i in clip.frame_indices]
     sheet = contact_sheet(columns, labels, pick_frames(len(clip)))
