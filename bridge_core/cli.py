@@ -160,8 +160,12 @@ def _single_spec(path: Path):
 
 @app.command()
 def validate(
-    spec: Annotated[Path | None, typer.Argument(help="Job spec (YAML/JSON) or Cosmos-Transfer spec.")] = None,
-    schema: Annotated[bool, typer.Option("--schema", help="Print the job spec's JSON schema.")] = False,
+    spec: Annotated[
+        Path | None, typer.Argument(help="Job spec (YAML/JSON) or Cosmos-Transfer spec.")
+    ] = None,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="Print the job spec's JSON schema.")
+    ] = False,
 ) -> None:
     """Check a spec (ours, or a Cosmos-Transfer1/2.5 one) and print it normalised."""
     if schema:

@@ -28,7 +28,11 @@ def test_inspect_json(run_cli):
 
     result = run_cli("inspect", YCB, "--json")
     report = json.loads(result.stdout)
-    assert [c["name"] for c in report["cameras"]] == ["Replicator_03", "Replicator_04", "Replicator_05"]
+    assert [c["name"] for c in report["cameras"]] == [
+        "Replicator_03",
+        "Replicator_04",
+        "Replicator_05",
+    ]
     assert abs(sum(report["class_shares"].values()) - 1) < 1e-6
 
 

@@ -1,4 +1,4 @@
-"""Control videos: value ranges, per-clip normalisation, stable colours, presets, geometric edges."""
+"""Control videos: ranges, per-clip normalisation, stable colours, presets, geometric edges."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_depth_control_near_is_bright_and_invalid_is_far():
     assert control.shape == (2, 8, 8, 3) and control.dtype == np.float32
     assert control[1, 4, 1, 0] > control[1, 4, 6, 0]
     assert control[0, 0, 0, 0] == 0.0
-    assert 0.0 <= control.min() and control.max() <= 1.0
+    assert control.min() >= 0.0 and control.max() <= 1.0
 
 
 def test_depth_control_is_normalised_per_clip_not_per_frame():
@@ -39,7 +39,7 @@ def test_depth_control_is_normalised_per_clip_not_per_frame():
 
 
 def test_all_invalid_depth_is_an_error():
-    with pytest.raises(DatasetError, match="no valid pixel"):
+    with pytest.raises(DatasetError, match=r"no valid pixel"):
         depth_control(np.full((2, 4, 4), np.inf, np.float32))
 
 
@@ -76,7 +76,7 @@ def test_blur_presets_blur_more_as_they_rise():
     rng = np.random.default_rng(1)
     rgb = (rng.random((1, 96, 128, 3)) * 255).astype(np.uint8)
     low, high = blur_control(rgb, "very_low"), blur_control(rgb, "very_high")
-    assert low.shape == rgb.shape and 0 <= low.min() and high.max() <= 1
+    assert low.shape == rgb.shape and low.min() >= 0 and high.max() <= 1
     assert np.abs(np.diff(high, axis=2)).mean() <= np.abs(np.diff(low, axis=2)).mean()
     assert np.abs(np.diff(low, axis=2)).mean() < np.abs(np.diff(rgb / 255.0, axis=2)).mean()
 
@@ -89,7 +89,7 @@ def test_stack_from_real_basicwriter_clip():
     assert stack.shape == (4, 512, 512)
     for name in stack.names:
         assert stack.videos[name].dtype == np.float32
-        assert 0.0 <= stack.videos[name].min() and stack.videos[name].max() <= 1.0
+        assert stack.videos[name].min() >= 0.0 and stack.videos[name].max() <= 1.0
     # Four controls at weight 1 each are divided by their sum.
     assert np.allclose(stack.weights["edge"], 0.25)
     # A class keeps one colour over the whole clip.
@@ -114,11 +114,11 @@ def test_control_that_cannot_be_built_names_the_field(tmp_path):
 
     cv2.imwrite(str(tmp_path / "f_0.png"), np.zeros((8, 8, 3), np.uint8))
     clip = open_dataset(tmp_path).clips()[0]
-    with pytest.raises(InputError, match="controls.depth.source.*no depth"):
+    with pytest.raises(InputError, match=r"controls.depth.source.*no depth"):
         build_control_stack(clip, {"depth": ControlSpec()})
 
 
 def test_control_stack_checks_shapes():
     video = np.zeros((2, 4, 4, 3), np.float32)
-    with pytest.raises(ValueError, match="weight map has shape"):
+    with pytest.raises(ValueError, match=r"weight map has shape"):
         ControlStack({"edge": video}, {"edge": np.zeros((2, 4, 5), np.float32)})

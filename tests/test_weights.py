@@ -99,19 +99,19 @@ def test_cosmos_transfer1_tensor_file(tmp_path):
     assert np.allclose(read_mask_array(tmp_path / "edge_weights.pt"), 0.25)
     # A pickled object is refused, not executed.
     torch.save({"not": "a tensor"}, tmp_path / "dict.pt")
-    with pytest.raises(InputError, match="expected a tensor"):
+    with pytest.raises(InputError, match=r"expected a tensor"):
         read_mask_array(tmp_path / "dict.pt")
 
 
 def test_mask_too_short_for_the_clip(tmp_path, clip):
     np.save(tmp_path / "short.npy", np.ones((2, 8, 8), np.float32))
-    with pytest.raises(InputError, match="short.npy.*2 frames"):
+    with pytest.raises(InputError, match=r"short.npy.*2 frames"):
         weight_map(clip, spec(rules=[{"mask": str(tmp_path / "short.npy")}]))
 
 
 def test_pickled_npy_is_refused(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(InputError, match="obj.npy"):
+    with pytest.raises(InputError, match=r"obj.npy"):
         read_mask_array(tmp_path / "obj.npy")
 
 

@@ -61,17 +61,17 @@ def control_video(clip: Clip, name: str, spec: ControlSpec) -> np.ndarray:
             return depth_control(clip.stack(DEPTH))
         except DatasetError as exc:
             first = clip.frames[0].label_files.get("distance_to_image_plane", (None,))[0]
-            raise DatasetError(
-                f"camera {clip.camera!r} frames {clip.frame_indices[0]}-{clip.frame_indices[-1]}: {exc}",
-                first,
-            ) from exc
+            frames = f"{clip.frame_indices[0]}-{clip.frame_indices[-1]}"
+            raise DatasetError(f"camera {clip.camera!r} frames {frames}: {exc}", first) from exc
     if name == "seg":
         modality = INSTANCE if spec.source == "instance" else SEMANTIC
         if spec.source == "auto" and SEMANTIC not in have and INSTANCE in have:
             modality = INSTANCE
         _need(clip, modality, field)
         segmentations = [f.get(modality) for f in clip.frames]
-        return seg_control(np.stack([s.ids for s in segmentations]), [s.labels for s in segmentations])
+        return seg_control(
+            np.stack([s.ids for s in segmentations]), [s.labels for s in segmentations]
+        )
     if name == "edge":
         return edge_control(_edges(clip, spec.source, preset, field))
     if name == "blur":
@@ -122,7 +122,9 @@ def read_control_source(path: Path, frame_indices: list[int], size: tuple[int, i
     if path.is_dir():
         pictures = picture_files(path)
         if max(frame_indices) >= len(pictures):
-            raise InputError(f"holds {len(pictures)} pictures, frame {max(frame_indices)} needed", path)
+            raise InputError(
+                f"holds {len(pictures)} pictures, frame {max(frame_indices)} needed", path
+            )
         frames = np.stack([read_rgb(pictures[i]) for i in frame_indices])
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         video = VideoFile(path)

@@ -31,7 +31,7 @@ def label_colour(label: str) -> tuple[int, int, int]:
 
 def seg_control(ids: np.ndarray, labels: Sequence[dict[int, str]]) -> np.ndarray:
     """Segment ids [T,H,W] with per-frame id -> label -> control video [T,H,W,3] float32."""
-    out = np.empty(ids.shape + (3,), dtype=np.float32)
+    out = np.empty((*ids.shape, 3), dtype=np.float32)
     cache: dict[str, tuple[int, int, int]] = {}
     for t, frame_labels in enumerate(labels):
         size = max(frame_labels, default=0) + 1

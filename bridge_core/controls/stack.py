@@ -36,7 +36,9 @@ class ControlStack:
         t, h, w = self.shape
         for name, video in self.videos.items():
             if video.shape != (t, h, w, 3):
-                raise ValueError(f"control {name!r} video has shape {video.shape}, not {(t, h, w, 3)}")
+                raise ValueError(
+                    f"control {name!r} video has shape {video.shape}, not {(t, h, w, 3)}"
+                )
             if self.weights[name].shape != (t, h, w):
                 raise ValueError(
                     f"control {name!r} weight map has shape {self.weights[name].shape}, "

@@ -158,7 +158,9 @@ def _load(files: dict[str, Path], modality: str) -> Any:
 
 def _side(files: dict[str, Path], stem: str) -> Path:
     if stem not in files:
-        raise DatasetError(f"missing {stem}_NNNN.json beside the picture", next(iter(files.values())).parent)
+        raise DatasetError(
+            f"missing {stem}_NNNN.json beside the picture", next(iter(files.values())).parent
+        )
     return files[stem]
 
 
@@ -174,12 +176,16 @@ def _load_depth(files: dict[str, Path]) -> np.ndarray:
             raise DatasetError(
                 "distance_to_camera needs camera_params beside it to become planar depth", path
             )
-        cam = camera_params_from_replicator(read_json(files["camera_params"]), files["camera_params"])
+        cam = camera_params_from_replicator(
+            read_json(files["camera_params"]), files["camera_params"]
+        )
         depth = radial_to_planar(radial, cam)
     if depth.ndim == 3 and depth.shape[2] == 1:
         depth = depth[..., 0]
     if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
-        raise DatasetError(f"depth must be a float [H,W] array, got {depth.dtype} {depth.shape}", path)
+        raise DatasetError(
+            f"depth must be a float [H,W] array, got {depth.dtype} {depth.shape}", path
+        )
     depth = depth.astype(np.float32, copy=True)
     depth[~(np.isfinite(depth) & (depth > 0))] = np.inf
     return depth
@@ -194,7 +200,9 @@ def radial_to_planar(radial: np.ndarray, cam: CameraParams) -> np.ndarray:
 
 
 def _load_instance(files: dict[str, Path]) -> Segmentation:
-    stem = "instance_segmentation" if "instance_segmentation" in files else "instance_id_segmentation"
+    stem = (
+        "instance_segmentation" if "instance_segmentation" in files else "instance_id_segmentation"
+    )
     mapping_path = _side(files, f"{stem}_mapping")
     mapping = read_json(mapping_path)
     ids, paths = decode_segmentation(read_image(files[stem]), mapping, files[stem], mapping_path)
@@ -222,9 +230,13 @@ def camera_params_from_replicator(params: dict[str, Any], path: Path) -> CameraP
         near, far = (float(v) for v in params.get("cameraNearFar", (0.01, 1e6)))
         meters = float(params.get("metersPerSceneUnit", 1.0))
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise DatasetError(f"camera_params is missing or has a malformed field ({exc})", path) from exc
+        raise DatasetError(
+            f"camera_params is missing or has a malformed field ({exc})", path
+        ) from exc
     if aperture_x <= 0 or focal <= 0:
-        raise DatasetError("cameraFocalLength and cameraAperture must be positive", path, "cameraAperture")
+        raise DatasetError(
+            "cameraFocalLength and cameraAperture must be positive", path, "cameraAperture"
+        )
     fx = focal / aperture_x * width
     pixels_per_mm = width / aperture_x
     return CameraParams(

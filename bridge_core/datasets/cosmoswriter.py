@@ -16,7 +16,15 @@ import numpy as np
 
 from bridge_core.datasets.files import IMAGE_SUFFIXES, VideoFile, read_image, read_rgb
 from bridge_core.datasets.segmentation import ids_from_colours
-from bridge_core.datasets.types import RGB, SEMANTIC, Camera, Dataset, Frame, Segmentation, control_modality
+from bridge_core.datasets.types import (
+    RGB,
+    SEMANTIC,
+    Camera,
+    Dataset,
+    Frame,
+    Segmentation,
+    control_modality,
+)
 from bridge_core.errors import DatasetError
 
 CAMERA_NAME = "cosmos"
@@ -43,7 +51,9 @@ def read_cosmoswriter(root: Path) -> Dataset:
     segments = [s for s in segments if s]
     if not segments:
         raise DatasetError("clip folders hold no frames", root)
-    return Dataset(root=root, layout="cosmoswriter", cameras={CAMERA_NAME: Camera(CAMERA_NAME, segments)})
+    return Dataset(
+        root=root, layout="cosmoswriter", cameras={CAMERA_NAME: Camera(CAMERA_NAME, segments)}
+    )
 
 
 def _clip_frames(folder: Path) -> list[Frame]:

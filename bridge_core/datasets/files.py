@@ -134,7 +134,7 @@ def write_video(path: Path, frames: np.ndarray, fps: float = 30.0) -> None:
     """Write [T,H,W,3] uint8 RGB as H.264 mp4 (odd sizes padded by one pixel)."""
     import av
 
-    t, h, w, _ = frames.shape
+    _t, h, w, _ = frames.shape
     pad_h, pad_w = h % 2, w % 2
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")

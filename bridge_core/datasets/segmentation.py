@@ -52,13 +52,15 @@ def decode_segmentation(
     """
     if image.ndim == 3:
         if image.shape[2] == 3:
-            image = np.concatenate([image, np.full(image.shape[:2] + (1,), 255, np.uint8)], 2)
+            image = np.concatenate([image, np.full((*image.shape[:2], 1), 255, np.uint8)], 2)
         keys: list[tuple[int, int, int, int]] = []
         entries: dict[int, Any] = {}
         for key, value in labels.items():
             colour = parse_colour_key(key)
             if colour is None:
-                raise DatasetError(f"label key {key!r} is not an '(R, G, B, A)' colour", labels_path)
+                raise DatasetError(
+                    f"label key {key!r} is not an '(R, G, B, A)' colour", labels_path
+                )
             entries[len(keys)] = value
             keys.append(colour)
         if not keys:
@@ -80,7 +82,9 @@ def decode_segmentation(
     try:
         entries = {int(k): v for k, v in labels.items()}
     except ValueError as exc:
-        raise DatasetError(f"label keys must be integer ids for an id picture ({exc})", labels_path) from exc
+        raise DatasetError(
+            f"label keys must be integer ids for an id picture ({exc})", labels_path
+        ) from exc
     ids = image.astype(np.int32)
     missing = np.setdiff1d(np.unique(ids), np.fromiter(entries, dtype=np.int64, count=len(entries)))
     if missing.size:
@@ -92,8 +96,10 @@ def decode_segmentation(
 
 def ids_from_colours(image: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
     """A colour picture with no label file: one id per distinct colour, named by colour."""
-    rgba = image if image.shape[2] == 4 else np.concatenate(
-        [image, np.full(image.shape[:2] + (1,), 255, np.uint8)], 2
+    rgba = (
+        image
+        if image.shape[2] == 4
+        else np.concatenate([image, np.full((*image.shape[:2], 1), 255, np.uint8)], 2)
     )
     packed = pack_rgba(rgba)
     values, ids = np.unique(packed, return_inverse=True)

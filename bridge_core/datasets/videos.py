@@ -31,7 +31,9 @@ _KINDS = {
     "vis": control_modality("blur"),
     "blur": control_modality("blur"),
 }
-_NAME = re.compile(r"^(?P<name>.+?)_(?P<kind>" + "|".join(sorted(_KINDS, key=len, reverse=True)) + r")$")
+_NAME = re.compile(
+    r"^(?P<name>.+?)_(?P<kind>" + "|".join(sorted(_KINDS, key=len, reverse=True)) + r")$"
+)
 
 
 def video_files(root: Path) -> list[Path]:
@@ -68,10 +70,8 @@ def read_control_videos(root: Path) -> Dataset:
             continue  # weight masks are spec inputs, not frames
         group = groups.setdefault(name, {})
         if modality in group:
-            raise DatasetError(
-                f"two videos give {modality} of {name!r}: {group[modality].path.name} and {path.name}",
-                root,
-            )
+            both = f"{group[modality].path.name} and {path.name}"
+            raise DatasetError(f"two videos give {modality} of {name!r}: {both}", root)
         group[modality] = VideoFile(path)
     if not groups:
         raise DatasetError("no video files found", root)

@@ -22,7 +22,9 @@ def _tile(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _text(canvas: np.ndarray, text: str, x: int, y: int) -> None:
-    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1, cv2.LINE_AA)
+    cv2.putText(
+        canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1, cv2.LINE_AA
+    )
 
 
 def pick_frames(num_frames: int, most: int = 4) -> list[int]:

@@ -1,4 +1,4 @@
-"""``cosmos-bridge controls``: every control and weight map of every clip, as files a person can open."""
+"""``cosmos-bridge controls``: every control and weight map of every clip, as files to look at."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from bridge_core.datasets.files import write_video
 from bridge_core.datasets.types import RGB, Clip
 from bridge_core.outputs import write_png
 from bridge_core.report.contact_sheet import contact_sheet, pick_frames
-
 
 SHEET_ORDER = ("depth", "seg", "edge", "blur")
 

@@ -15,7 +15,13 @@ from bridge_core.spec.models import (
     MaskRule,
 )
 from bridge_core.weights.masks import fit_mask, read_mask_array
-from bridge_core.weights.rules import combine, constant_map, depth_band, keyframe_curve, segment_mask
+from bridge_core.weights.rules import (
+    combine,
+    constant_map,
+    depth_band,
+    keyframe_curve,
+    segment_mask,
+)
 
 
 def weight_map(clip: Clip, control: ControlSpec, field: str = "controls") -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Weight masks from files: PNG folders, mp4, npy, safetensors, and Cosmos-Transfer1 tensor files."""
+"""Weight masks from files: PNG folders, mp4, npy, safetensors, Cosmos-Transfer1 tensor files."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def read_mask_array(path: Path) -> np.ndarray:
         return _as_map(_read_safetensors(path), path)
     if suffix in (".pt", ".pth"):
         return _as_map(_read_torch_tensor(path), path)
-    raise InputError(f"unknown mask format {suffix!r}; use a picture folder or {MASK_SUFFIXES}", path)
+    raise InputError(
+        f"unknown mask format {suffix!r}; use a picture folder or {MASK_SUFFIXES}", path
+    )
 
 
 def _grey(picture: np.ndarray) -> np.ndarray:
@@ -49,7 +51,9 @@ def _as_map(array: np.ndarray, path: Path) -> np.ndarray:
     while array.ndim > 3 and array.shape[0] == 1:
         array = array[0]
     if array.ndim not in (2, 3) or not np.issubdtype(array.dtype, np.number):
-        raise InputError(f"a weight mask must be a [T,H,W] or [H,W] number array, got {array.shape}", path)
+        raise InputError(
+            f"a weight mask must be a [T,H,W] or [H,W] number array, got {array.shape}", path
+        )
     return array.astype(np.float32)
 
 
@@ -57,7 +61,9 @@ def _read_safetensors(path: Path) -> np.ndarray:
     try:
         from safetensors.numpy import load_file
     except ImportError as exc:
-        raise InputError("reading .safetensors masks needs `pip install safetensors`", path) from exc
+        raise InputError(
+            "reading .safetensors masks needs `pip install safetensors`", path
+        ) from exc
     tensors = load_file(str(path))
     if len(tensors) != 1:
         raise InputError(f"expected one tensor in the file, found {sorted(tensors)}", path)
@@ -81,7 +87,9 @@ def _read_torch_tensor(path: Path) -> np.ndarray:
     return tensor.float().numpy()
 
 
-def fit_mask(mask: np.ndarray, frame_indices: Sequence[int], size: tuple[int, int], path: Path) -> np.ndarray:
+def fit_mask(
+    mask: np.ndarray, frame_indices: Sequence[int], size: tuple[int, int], path: Path
+) -> np.ndarray:
     """A mask for a clip: [T,H,W] float32 at the clip's (H, W) and frames.
 
     A [H,W] mask (or a one-frame mask) holds for every frame; otherwise mask frame
@@ -94,7 +102,9 @@ def fit_mask(mask: np.ndarray, frame_indices: Sequence[int], size: tuple[int, in
     else:
         last = max(frame_indices)
         if last >= mask.shape[0]:
-            raise InputError(f"mask has {mask.shape[0]} frames but the clip needs frame {last}", path)
+            raise InputError(
+                f"mask has {mask.shape[0]} frames but the clip needs frame {last}", path
+            )
         picked = mask[list(frame_indices)]
     h, w = size
     if picked.shape[1:] != (h, w):
