@@ -1,0 +1,108 @@
+"""Seconds per denoising step with 1, 2 and 4 control branches on a random preset model.
+
+Also prints the share of a step spent resizing weight maps and fusing residuals, and
+peak memory. Usage: python bench/model_tiny.py [--preset tiny|small] [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from bridge_core.controls.stack import CONTROL_NAMES, ControlStack
+from bridge_core.run.protocol import SamplingSettings
+from transfer_model import MODEL_PRESETS, CosmosTransferModel
+from transfer_model.cosmos import fusion
+
+
+class FusionClock:
+    """Adds up the time spent in the fusion functions while installed."""
+
+    names = ("weights_to_tokens", "normalise", "accumulate")
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.originals = {name: getattr(fusion, name) for name in self.names}
+
+    def _timed(self, fn: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        return wrapper
+
+    def __enter__(self) -> FusionClock:
+        for name, fn in self.originals.items():
+            setattr(fusion, name, self._timed(fn))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, fn in self.originals.items():
+            setattr(fusion, name, fn)
+
+
+def run(model: CosmosTransferModel, branches: int, steps: int, size: int, device: str) -> tuple:
+    """(seconds per step, fusion share of a step) over one chunk, VAE time taken out."""
+    frames = model.frames_per_chunk
+    names = CONTROL_NAMES[:branches]
+    rng = np.random.default_rng(0)
+    controls = ControlStack(
+        videos={n: rng.random((frames, size, size, 3), dtype=np.float32) for n in names},
+        weights={n: np.full((frames, size, size), 1 / branches, np.float32) for n in names},
+    )
+    dim = model.transformer.config.text_embed_dim
+    prompt, negative = torch.randn(1, 32, dim), torch.randn(1, 32, dim)
+    timings = {}
+    for n in (1, 1 + steps):
+        with FusionClock() as clock:
+            start = time.perf_counter()
+            model.generate(controls, prompt, negative, 0, SamplingSettings(num_steps=n))
+            if device == "cuda":
+                torch.cuda.synchronize()
+            timings[n] = (time.perf_counter() - start, clock.seconds)
+    per_step = (timings[1 + steps][0] - timings[1][0]) / steps
+    fusion_per_step = (timings[1 + steps][1] - timings[1][1]) / steps
+    return per_step, fusion_per_step / per_step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", choices=sorted(MODEL_PRESETS), default="tiny")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--size", type=int, default=64, help="square resolution in pixels")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = CosmosTransferModel.from_preset(
+        args.preset, CONTROL_NAMES, zero_init_branches=False, device=device
+    )
+    if device == "cuda":
+        for module in (model.transformer, model.vae, *model.branches.values()):
+            module.to(torch.bfloat16)
+    dtype = model.transformer.dtype
+    print(
+        f"preset={args.preset} device={device} dtype={dtype} size={args.size} "
+        f"frames/chunk={model.frames_per_chunk} threads={args.threads}"
+    )
+    for branches in (1, 2, 4):
+        run(model, branches, 1, args.size, device)  # warm-up
+        per_step, share = run(model, branches, args.steps, args.size, device)
+        print(f"branches={branches}  {per_step * 1e3:8.1f} ms/step  fusion {share:6.2%} of a step")
+    if device == "cuda":
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+    print(
+        f"peak process memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

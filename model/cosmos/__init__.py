@@ -1,0 +1,1 @@
+"""Cosmos-Transfer2.5: configs, fusion, sampling, loading, prompts, guardrail."""

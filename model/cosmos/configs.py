@@ -1,0 +1,170 @@
+"""Named size presets and a builder of random models of diffusers' Cosmos-Transfer2.5 classes.
+
+The real model (Cosmos-Transfer2.5-2B) is loaded from its checkpoint; these presets build
+the same classes at toy sizes, as diffusers' own tests do, so the sampling loop, the
+fusion and the benchmarks run on a CPU with no download.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from diffusers import (
+    AutoencoderKLWan,
+    CosmosControlNetModel,
+    CosmosTransformer3DModel,
+    UniPCMultistepScheduler,
+)
+
+from transfer_model.cosmos._compat import ensure_padding_mask_resize
+
+# Wan2.1 VAE latent channels; the base transformer also reads the condition mask.
+LATENT_CHANNELS = 16
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """Sizes of one random model: base transformer, control branches and VAE."""
+
+    num_layers: int
+    num_heads: int
+    head_dim: int
+    inject_every: int  # a branch block feeds base blocks 0, n, 2n, ... (7 in the 2B model)
+    text_embed_dim: int
+    mlp_ratio: float
+    adaln_lora_dim: int
+    vae_base_dim: int
+    max_size: tuple[int, int, int]  # latent (T, H, W) the positional embeddings cover
+    frames_per_chunk: int  # pixel frames, 1 + 4k
+    img_context_dim: int | None = None  # image-context tokens, as in diffusers' Transfer tests
+
+    @property
+    def width(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def num_branch_blocks(self) -> int:
+        """One branch block per injection point."""
+        return math.ceil(self.num_layers / self.inject_every)
+
+
+# The CLI's and the benchmark's choices come from these keys.
+MODEL_PRESETS: dict[str, ModelPreset] = {
+    # diffusers' test sizes: a whole generation in well under a second on a CPU.
+    "tiny": ModelPreset(
+        num_layers=2,
+        num_heads=2,
+        head_dim=16,
+        inject_every=1,
+        text_embed_dim=32,
+        mlp_ratio=2.0,
+        adaln_lora_dim=4,
+        vae_base_dim=3,
+        max_size=(8, 32, 32),
+        frames_per_chunk=5,
+        img_context_dim=32,
+    ),
+    # The 2B layout (branch blocks feeding every n-th base block) at 8 blocks, 256 wide.
+    "small": ModelPreset(
+        num_layers=8,
+        num_heads=4,
+        head_dim=64,
+        inject_every=2,
+        text_embed_dim=64,
+        mlp_ratio=4.0,
+        adaln_lora_dim=32,
+        vae_base_dim=8,
+        max_size=(16, 64, 64),
+        frames_per_chunk=9,
+    ),
+}
+
+
+def flow_scheduler(sigma_max: float = 200.0) -> UniPCMultistepScheduler:
+    """UniPC with flow sigmas, configured as diffusers' Cosmos conversion script does.
+
+    The default UniPC config gives sigmas far above 1, which the flow-matching
+    transformer was never trained on; Karras spacing between 200 and 0.01 mapped to
+    flow sigmas keeps them in (0, 1].
+    """
+    return UniPCMultistepScheduler(
+        use_karras_sigmas=True,
+        use_flow_sigmas=True,
+        prediction_type="flow_prediction",
+        sigma_max=sigma_max,
+        sigma_min=0.01,
+    )
+
+
+def build_transformer(preset: ModelPreset) -> CosmosTransformer3DModel:
+    """A random base transformer of ``preset``'s size."""
+    ensure_padding_mask_resize()
+    return CosmosTransformer3DModel(
+        in_channels=LATENT_CHANNELS + 1,
+        out_channels=LATENT_CHANNELS,
+        num_attention_heads=preset.num_heads,
+        attention_head_dim=preset.head_dim,
+        num_layers=preset.num_layers,
+        mlp_ratio=preset.mlp_ratio,
+        text_embed_dim=preset.text_embed_dim,
+        adaln_lora_dim=preset.adaln_lora_dim,
+        max_size=preset.max_size,
+        patch_size=(1, 2, 2),
+        rope_scale=(2.0, 1.0, 1.0),
+        concat_padding_mask=True,
+        extra_pos_embed_type="learnable",
+        controlnet_block_every_n=preset.inject_every,
+        img_context_dim_in=preset.img_context_dim,
+        img_context_num_tokens=4,
+        img_context_dim_out=preset.width,
+    )
+
+
+def build_branch(preset: ModelPreset, zero_init: bool = True) -> CosmosControlNetModel:
+    """A control branch of ``preset``'s size.
+
+    ``zero_init`` zeroes the branch's input and output projections, as a new branch
+    must start: its residuals are then exactly 0 and the base model is unchanged until
+    training moves them. diffusers does not do this; tests that need a branch with an
+    effect pass ``zero_init=False``.
+    """
+    ensure_padding_mask_resize()
+    branch = CosmosControlNetModel(
+        n_controlnet_blocks=preset.num_branch_blocks,
+        # control latents + condition mask + padding mask
+        in_channels=LATENT_CHANNELS + 2,
+        latent_channels=LATENT_CHANNELS + 2,
+        model_channels=preset.width,
+        num_attention_heads=preset.num_heads,
+        attention_head_dim=preset.head_dim,
+        mlp_ratio=preset.mlp_ratio,
+        text_embed_dim=preset.text_embed_dim,
+        adaln_lora_dim=preset.adaln_lora_dim,
+        patch_size=(1, 2, 2),
+        max_size=preset.max_size,
+        rope_scale=(2.0, 1.0, 1.0),
+        extra_pos_embed_type="learnable",
+        img_context_dim_in=preset.img_context_dim,
+        img_context_dim_out=preset.width,
+    )
+    if zero_init:
+        with torch.no_grad():
+            for block in branch.control_blocks:
+                for proj in (block.before_proj, block.after_proj):
+                    if proj is not None:
+                        proj.weight.zero_()
+                        proj.bias.zero_()
+    return branch
+
+
+def build_vae(preset: ModelPreset) -> AutoencoderKLWan:
+    """A random Wan VAE: 4x temporal and 8x spatial downsampling, 16 latent channels."""
+    return AutoencoderKLWan(
+        base_dim=preset.vae_base_dim,
+        z_dim=LATENT_CHANNELS,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )

@@ -1,0 +1,246 @@
+"""CosmosTransferModel: the TransferModel that bridge_core's run loop calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import (
+    AutoencoderKLWan,
+    CosmosControlNetModel,
+    CosmosTransformer3DModel,
+    UniPCMultistepScheduler,
+)
+
+from bridge_core.controls.stack import CONTROL_NAMES, ControlStack
+from bridge_core.run.protocol import ModelRequirements, SamplingSettings
+from transfer_model.cosmos import configs, sampling
+from transfer_model.cosmos.errors import GuardrailBlockedError
+from transfer_model.cosmos.fusion import TOKEN_STRIDE
+from transfer_model.cosmos.guardrail import Origin, SafetyChecker, checker_for
+from transfer_model.cosmos.memory import MemoryPolicy, Placement
+from transfer_model.cosmos.prompts import PromptEmbeddingCache
+
+# The file that marks a folder as saved by this project, with what loading needs.
+MARKER_FILE = "transfer_model.json"
+
+# Cosmos-Transfer2.5's default negative prompt (diffusers' pipeline uses the same text).
+DEFAULT_NEGATIVE_PROMPT = (
+    "The video captures a series of frames showing ugly scenes, static with no motion, motion "
+    "blur, over-saturation, shaky footage, low resolution, grainy texture, pixelated images, "
+    "poorly lit areas, underexposed and overexposed scenes, poor color balance, washed out "
+    "colors, choppy sequences, jerky movements, low frame rate, artifacting, color banding, "
+    "unnatural transitions, outdated special effects, fake elements, unconvincing visuals, "
+    "poorly edited content, jump cuts, visual noise, and flickering. Overall, the video is of "
+    "poor quality."
+)
+
+
+def frames_to_uint8(video: torch.Tensor) -> np.ndarray:
+    """[1, 3, T, H, W] in [-1, 1] -> [T, H, W, 3] uint8.
+
+    Truncates like diffusers' pipeline (x * 255 cast to uint8), so outputs match it.
+    """
+    frames = (video[0] / 2 + 0.5).clamp(0, 1).permute(1, 2, 3, 0).float().numpy()
+    return (frames * 255).astype(np.uint8)
+
+
+class CosmosTransferModel:
+    """The Cosmos-Transfer2.5 base transformer with one branch per control, the Wan VAE
+    and the flow UniPC scheduler; turns a ControlStack into frames.
+
+    prompts: text is embedded through ``prompt_cache`` (None for models without a text
+    encoder, which then take embeddings only).
+    """
+
+    def __init__(
+        self,
+        transformer: CosmosTransformer3DModel,
+        vae: AutoencoderKLWan,
+        branches: dict[str, CosmosControlNetModel],
+        scheduler: UniPCMultistepScheduler,
+        frames_per_chunk: int,
+        origin: Origin,
+        prompt_cache: PromptEmbeddingCache | None = None,
+        safety_checker: SafetyChecker | None = None,
+        device: torch.device | str = "cpu",
+        memory: MemoryPolicy = "none",
+    ):
+        unknown = set(branches) - set(CONTROL_NAMES)
+        if unknown:
+            raise ValueError(f"branches {sorted(unknown)} are not controls; known: {CONTROL_NAMES}")
+        self.transformer, self.vae, self.scheduler = transformer.eval(), vae.eval(), scheduler
+        self.branches = {name: branches[name].eval() for name in CONTROL_NAMES if name in branches}
+        self.frames_per_chunk = frames_per_chunk
+        self.origin = origin
+        self.prompt_cache = prompt_cache
+        self.safety_checker = safety_checker if safety_checker is not None else checker_for(origin)
+        self.device = torch.device(device)
+        self.placement = Placement(memory, self.device, vae, [transformer, *self.branches.values()])
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        controls: tuple[str, ...] = CONTROL_NAMES,
+        seed: int = 0,
+        zero_init_branches: bool = True,
+        **kwargs: Any,
+    ) -> CosmosTransferModel:
+        """A random model of a ``configs.MODEL_PRESETS`` size; the project's own: no guardrail."""
+        if preset not in configs.MODEL_PRESETS:
+            raise ValueError(f"preset {preset!r} is not one of {sorted(configs.MODEL_PRESETS)}")
+        sizes = configs.MODEL_PRESETS[preset]
+        torch.manual_seed(seed)
+        transformer = configs.build_transformer(sizes)
+        branches = {name: configs.build_branch(sizes, zero_init_branches) for name in controls}
+        vae = configs.build_vae(sizes)
+        return cls(
+            transformer,
+            vae,
+            branches,
+            configs.flow_scheduler(),
+            frames_per_chunk=sizes.frames_per_chunk,
+            origin="project",
+            **kwargs,
+        )
+
+    @property
+    def requirements(self) -> ModelRequirements:
+        return ModelRequirements(
+            resolution_multiple=TOKEN_STRIDE,
+            frames_per_chunk=self.frames_per_chunk,
+            supported_controls=tuple(self.branches),
+        )
+
+    def check_inputs(self, controls: ControlStack, settings: SamplingSettings) -> None:
+        """Raise ValueError naming what the model cannot take."""
+        missing = [name for name in controls.names if name not in self.branches]
+        if missing:
+            raise ValueError(
+                f"controls {missing} have no branch in this model; it has {list(self.branches)}"
+            )
+        frames, height, width = controls.shape
+        if height % TOKEN_STRIDE or width % TOKEN_STRIDE:
+            raise ValueError(
+                f"resolution {width}x{height} is not a multiple of {TOKEN_STRIDE}; pad or resize"
+            )
+        # The learnable positional embedding covers max_size latent pixels, 8 image pixels each.
+        max_h, max_w = (8 * s for s in self.transformer.config.max_size[1:])
+        if height > max_h or width > max_w:
+            raise ValueError(
+                f"resolution {width}x{height} exceeds this model's maximum {max_w}x{max_h}"
+            )
+        if frames <= settings.num_conditional_frames:
+            raise ValueError(
+                f"a clip of {frames} frames is too short: it needs more than "
+                f"num_conditional_frames={settings.num_conditional_frames}"
+            )
+        if settings.num_conditional_frames >= max(self.frames_per_chunk, sampling.MIN_CHUNK_FRAMES):
+            raise ValueError(
+                f"num_conditional_frames={settings.num_conditional_frames} must be smaller than "
+                f"frames_per_chunk={self.frames_per_chunk}"
+            )
+        if settings.num_steps < 1:
+            raise ValueError(f"num_steps must be at least 1, got {settings.num_steps}")
+
+    def embed(self, *prompts: str | torch.Tensor) -> list[torch.Tensor]:
+        """Texts or embeddings ([L, D] or [1, L, D]) -> [1, L, D] each.
+
+        All texts go to the cache at once, so one miss builds the encoder once.
+        """
+        texts = [p for p in prompts if isinstance(p, str)]
+        if texts and self.prompt_cache is None:
+            raise ValueError(
+                "this model has no text encoder: pass prompt embeddings (a tensor), not text"
+            )
+        embedded = dict(zip(texts, self.prompt_cache.embed(texts) if texts else [], strict=True))
+        return [
+            embedded[p] if isinstance(p, str) else (p if p.ndim == 3 else p[None]) for p in prompts
+        ]
+
+    def generate(
+        self,
+        controls: ControlStack,
+        prompt: str | torch.Tensor,
+        negative_prompt: str | torch.Tensor | None,
+        seed: int,
+        settings: SamplingSettings,
+    ) -> np.ndarray:
+        """Frames [T, H, W, 3] uint8 for ``controls`` of shape (T, H, W).
+
+        A negative prompt of None means Cosmos-Transfer's default one (when guidance > 0).
+        """
+        self.check_inputs(controls, settings)
+        for text in (prompt, negative_prompt):
+            if isinstance(text, str) and not self.safety_checker.check_text_safety(text):
+                raise GuardrailBlockedError(
+                    f"the guardrail rejected the prompt {text!r}; "
+                    "change it to comply with NVIDIA's model license"
+                )
+        if negative_prompt is None and settings.guidance > 0:
+            negative_prompt = DEFAULT_NEGATIVE_PROMPT
+        if negative_prompt is None:
+            embeds, negative_embeds = self.embed(prompt)[0], None
+        else:
+            embeds, negative_embeds = self.embed(prompt, negative_prompt)
+
+        branches = [
+            sampling.Branch(
+                name,
+                self.branches[name],
+                # [T, H, W, 3] in [0, 1] -> [1, 3, T, H, W] in [-1, 1]
+                torch.from_numpy(controls.videos[name]).permute(3, 0, 1, 2)[None] * 2 - 1,
+                torch.from_numpy(controls.weights[name]),
+            )
+            for name in controls.names
+        ]
+        # A fresh scheduler per clip: UniPC keeps solver history between steps.
+        overrides = {} if settings.sigma_max is None else {"sigma_max": settings.sigma_max}
+        scheduler = UniPCMultistepScheduler.from_config(self.scheduler.config, **overrides)
+        result = sampling.sample(
+            self.transformer,
+            self.vae,
+            scheduler,
+            branches,
+            embeds,
+            negative_embeds,
+            # A CPU generator gives the same draws on every device.
+            torch.Generator().manual_seed(seed),
+            num_steps=settings.num_steps,
+            guidance=settings.guidance,
+            frames_per_chunk=self.frames_per_chunk,
+            num_cond_frames=settings.num_conditional_frames,
+            device=self.device,
+            on_phase=self.placement.enter,
+        )
+        frames = self.safety_checker.check_video_safety(frames_to_uint8(result.video))
+        if frames is None:
+            raise GuardrailBlockedError(
+                "the guardrail rejected the generated video; no frames were kept"
+            )
+        return frames
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write every model as safetensors, with the marker that loading reads back."""
+        folder = Path(folder)
+        self.transformer.save_pretrained(folder / "transformer", safe_serialization=True)
+        self.vae.save_pretrained(folder / "vae", safe_serialization=True)
+        self.scheduler.save_pretrained(folder / "scheduler")
+        for name, branch in self.branches.items():
+            branch.save_pretrained(folder / "controlnet" / name, safe_serialization=True)
+        marker = {
+            "origin": self.origin,
+            "frames_per_chunk": self.frames_per_chunk,
+            "controls": list(self.branches),
+        }
+        if self.prompt_cache is not None:
+            marker["text_encoder"] = {
+                "id": self.prompt_cache.encoder_id,
+                "revision": self.prompt_cache.revision,
+                "max_length": self.prompt_cache.max_length,
+            }
+        (folder / MARKER_FILE).write_text(json.dumps(marker, indent=2))

@@ -1,0 +1,153 @@
+"""Prompt embeddings: the Cosmos-Reason1 text encoder and an on-disk cache in front of it.
+
+The real encoder is a 7B vision-language model (about 16 GB in bf16). Generation
+needs only its output, so embeddings are stored as safetensors keyed by encoder,
+revision, prompt and length; the encoder is built only when a prompt is missing from
+the cache and is released before denoising starts.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from safetensors.torch import load_file, save_file
+
+SYSTEM_PROMPT = "You are a helpful assistant who will provide prompts to an image generator."
+
+
+class TextEncoder(Protocol):
+    """Turns prompts into the embeddings the transformer cross-attends to."""
+
+    def encode(self, prompts: list[str], max_length: int) -> torch.Tensor:
+        """-> [B, max_length, D]"""
+        ...
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/cosmos-transfer-bridge/prompt-embeds (~/.cache when unset)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "cosmos-transfer-bridge" / "prompt-embeds"
+
+
+class PromptEmbeddingCache:
+    """Embeddings of prompts, from disk when known, else from an encoder built for the misses.
+
+    load_encoder: builds the encoder (called at most once per :meth:`embed` call, and
+    only on a miss); the encoder is dropped, and GPU memory emptied, before returning.
+    """
+
+    def __init__(
+        self,
+        encoder_id: str,
+        revision: str | None,
+        max_length: int,
+        load_encoder: Callable[[], TextEncoder],
+        folder: Path | None = None,
+    ):
+        self.encoder_id = encoder_id
+        self.revision = revision
+        self.max_length = max_length
+        self.load_encoder = load_encoder
+        self.folder = Path(folder) if folder is not None else default_cache_dir()
+
+    def path(self, prompt: str) -> Path:
+        """The file that holds ``prompt``'s embedding."""
+        key = json.dumps([self.encoder_id, self.revision, self.max_length, prompt])
+        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()}.safetensors"
+
+    def embed(self, prompts: list[str]) -> list[torch.Tensor]:
+        """One [1, max_length, D] CPU tensor per prompt."""
+        found = {
+            p: load_file(self.path(p))["prompt_embeds"]
+            for p in set(prompts)
+            if self.path(p).exists()
+        }
+        missing = sorted(set(prompts) - set(found))
+        if missing:
+            encoder = self.load_encoder()
+            embeds = encoder.encode(missing, self.max_length).cpu()
+            del encoder
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for prompt, embed in zip(missing, embeds, strict=True):
+                found[prompt] = embed[None].contiguous()
+                # Write then rename, so a killed run never leaves a truncated entry.
+                tmp = self.path(prompt).with_suffix(".tmp")
+                save_file(
+                    {"prompt_embeds": found[prompt]},
+                    str(tmp),
+                    metadata={
+                        "encoder": self.encoder_id,
+                        "revision": str(self.revision),
+                        "prompt": prompt,
+                    },
+                )
+                tmp.replace(self.path(prompt))
+        return [found[p] for p in prompts]
+
+
+class CosmosReasonEncoder:
+    """Cosmos-Reason1 (Qwen2.5-VL) as Cosmos-Transfer2.5 reads it.
+
+    The prompt goes through the chat template after a fixed system message; every
+    layer's hidden states are standardised over features and concatenated, giving
+    [B, L, layers * hidden] (28 * 3584 for the 7B model), which the transformer's own
+    projection maps to 1024.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any):
+        self.model = model
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def from_pretrained(
+        cls, folder: str | Path, device: torch.device | str, dtype: torch.dtype
+    ) -> CosmosReasonEncoder:
+        """Load from a pipeline folder with text_encoder/ and tokenizer/ (safetensors only)."""
+        from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+            folder, subfolder="text_encoder", torch_dtype=dtype, use_safetensors=True
+        ).to(device)
+        tokenizer = AutoTokenizer.from_pretrained(folder, subfolder="tokenizer")
+        return cls(model.eval(), tokenizer)
+
+    def token_ids(self, prompt: str, max_length: int) -> list[int]:
+        """The chat-templated, padded or truncated ids of one prompt."""
+        conversation = [
+            {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]},
+            {"role": "user", "content": [{"type": "text", "text": prompt}]},
+        ]
+        ids = self.tokenizer.apply_chat_template(
+            conversation,
+            tokenize=True,
+            add_generation_prompt=False,
+            add_vision_id=False,
+            max_length=max_length,
+            truncation=True,
+            padding="max_length",
+        )
+        # Tokenizers differ in returning a list or a BatchEncoding.
+        return ids if isinstance(ids, list) else ids["input_ids"]
+
+    @torch.no_grad()
+    def encode(self, prompts: list[str], max_length: int) -> torch.Tensor:
+        """-> [B, max_length, layers * hidden]"""
+        device = next(self.model.parameters()).device
+        ids = torch.tensor([self.token_ids(p, max_length) for p in prompts], device=device)
+        hidden = self.model(ids, output_hidden_states=True).hidden_states
+        # hidden[0] is the token embedding; the layers' outputs follow.
+        standardised = [
+            (h - h.mean(dim=-1, keepdim=True)) / (h.std(dim=-1, keepdim=True) + 1e-8)
+            for h in hidden[1:]
+        ]
+        return torch.cat(standardised, dim=-1)

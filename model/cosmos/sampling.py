@@ -1,0 +1,254 @@
+"""The multi-branch sampling loop over diffusers' Cosmos-Transfer2.5 classes.
+
+With one branch and a weight map of ones this is Cosmos2_5_TransferPipeline's loop,
+random draws and all, so its output matches the pipeline's bit for bit (see the
+equivalence tests). What it adds: several branches per step, each scaled by its own
+map on the token grid of the chunk, summed in fp32, and branches whose map is zero in
+a chunk skip their forwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from diffusers import (
+    AutoencoderKLWan,
+    CosmosControlNetModel,
+    CosmosTransformer3DModel,
+    UniPCMultistepScheduler,
+)
+from diffusers.utils.torch_utils import randn_tensor
+
+from transfer_model.cosmos import fusion
+
+MIN_CHUNK_FRAMES = fusion.VAE_TEMPORAL + 1
+# The reference gives conditioning frames this fixed noise level.
+CONDITIONAL_SIGMA = 0.1
+
+
+@dataclass
+class Branch:
+    """One control branch and its inputs for the whole clip.
+
+    video:   [1, 3, T, H, W] in [-1, 1]
+    weights: [T, H, W] >= 0, per pixel
+    """
+
+    name: str
+    model: CosmosControlNetModel
+    video: torch.Tensor
+    weights: torch.Tensor
+
+
+@dataclass
+class SampleResult:
+    """video: [1, 3, T, H, W] in [-1, 1]; latents: [1, 16, T_latent, H/8, W/8], chunks joined."""
+
+    video: torch.Tensor
+    latents: torch.Tensor
+
+
+def _fit_frames(x: torch.Tensor, num_frames: int, dim: int) -> torch.Tensor:
+    """Trim ``x`` along ``dim`` to ``num_frames`` or pad it by repeating its last frame."""
+    missing = num_frames - x.shape[dim]
+    if missing <= 0:
+        return x.narrow(dim, 0, num_frames)
+    last = x.narrow(dim, x.shape[dim] - 1, 1)
+    return torch.cat([x, *([last] * missing)], dim=dim)
+
+
+def chunk_spans(num_frames: int, frames_per_chunk: int, num_cond: int) -> list[tuple[int, int]]:
+    """(start, end) pixel frames of each chunk; each after the first re-generates ``num_cond``."""
+    stride = frames_per_chunk - num_cond
+    return [
+        (start, min(start + frames_per_chunk, num_frames))
+        for start in range(0, num_frames - num_cond, stride)
+    ]
+
+
+def _velocity(
+    transformer: CosmosTransformer3DModel,
+    active: list[tuple[CosmosControlNetModel, torch.Tensor, torch.Tensor]],
+    context: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+    in_latents: torch.Tensor,
+    in_timestep: torch.Tensor,
+    cond_mask: torch.Tensor,
+    padding_mask: torch.Tensor,
+    gt_velocity: torch.Tensor,
+) -> torch.Tensor:
+    """One guidance side: every active branch, their weighted residuals fused, the base model.
+
+    active: (branch, control latents [1, 16, T', h, w], token weights [N]) per branch.
+    Returns the velocity [1, 16, T', h, w].
+    """
+    fused = None
+    for branch, control_latent, weight in active:
+        residuals = branch(
+            controls_latents=control_latent,
+            latents=in_latents,
+            timestep=in_timestep,
+            encoder_hidden_states=context,
+            condition_mask=cond_mask,
+            padding_mask=padding_mask,
+            return_dict=False,
+        )[0]
+        fused = fusion.accumulate(fused, residuals, weight)
+    dtype = transformer.dtype
+    out = transformer(
+        hidden_states=in_latents,
+        timestep=in_timestep,
+        encoder_hidden_states=context,
+        block_controlnet_hidden_states=None if fused is None else [f.to(dtype) for f in fused],
+        condition_mask=cond_mask,
+        padding_mask=padding_mask,
+        return_dict=False,
+    )[0]
+    # Conditioning frames move along their known velocity, not the model's.
+    return gt_velocity + out * (1 - cond_mask)
+
+
+def _noop_phase(phase: str) -> None:
+    """Default for ``on_phase``: every model stays where it is."""
+
+
+@torch.no_grad()
+def sample(
+    transformer: CosmosTransformer3DModel,
+    vae: AutoencoderKLWan,
+    scheduler: UniPCMultistepScheduler,
+    branches: list[Branch],
+    prompt_embeds: torch.Tensor,
+    negative_prompt_embeds: torch.Tensor | None,
+    generator: torch.Generator,
+    num_steps: int,
+    guidance: float,
+    frames_per_chunk: int,
+    num_cond_frames: int = 1,
+    device: torch.device | str = "cpu",
+    on_phase: Callable[[str], None] = _noop_phase,
+) -> SampleResult:
+    """Generate a clip steered by ``branches``, chunk by chunk.
+
+    prompt_embeds / negative_prompt_embeds: [1, L, D]. The negative pass runs when
+    guidance > 0 (v = v_cond + g (v_cond - v_uncond)). ``generator`` must be a CPU
+    generator; it draws, per chunk and in this order, the initial noise, the VAE sample
+    of the conditioning video and one control-latent sample. Every branch encodes its
+    control with its own generator started from that last draw's state, so which
+    branches run, or are skipped, never moves the stream of later chunks. ``on_phase``
+    is told "vae" or "denoise" before each phase, so a memory policy can move models.
+    """
+    device = torch.device(device)
+    t_dtype, v_dtype = transformer.dtype, vae.dtype
+    video_frames = branches[0].video.shape[2]
+    height, width = branches[0].video.shape[-2:]
+    frames_per_chunk = max(frames_per_chunk, MIN_CHUNK_FRAMES)
+    # 0 conditioning frames -> 0 latent frames; 1..4 -> 1; 5..8 -> 2 ...
+    num_cond_latents = (num_cond_frames - 1) // fusion.VAE_TEMPORAL + 1
+    latent_t = fusion.latent_frames(frames_per_chunk)
+    latent_shape = (1, transformer.config.out_channels, latent_t, height // 8, width // 8)
+
+    z_dim = vae.config.z_dim
+    mean = torch.tensor(vae.config.latents_mean).view(1, z_dim, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, z_dim, 1, 1, 1)
+    mean_v, std_v = mean.to(device, v_dtype), std.to(device, v_dtype)
+    mean_f, std_f = mean.to(device, torch.float32), std.to(device, torch.float32)
+
+    context, negative_context = prompt_embeds.to(device, t_dtype), None
+    if negative_prompt_embeds is not None and guidance > 0:
+        negative_context = negative_prompt_embeds.to(device, t_dtype)
+    if transformer.config.img_context_dim_in:
+        # Transfer2.5 takes no reference image: its image context is all zeros.
+        image_context = torch.zeros(
+            1,
+            transformer.config.img_context_num_tokens,
+            transformer.config.img_context_dim_in,
+            device=device,
+            dtype=t_dtype,
+        )
+        context = (context, image_context)
+        if negative_context is not None:
+            negative_context = (negative_context, image_context)
+
+    def encode(video: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return vae.encode(video.to(device, v_dtype)).latent_dist.sample(gen)
+
+    videos, latent_chunks = [], []
+    spans = chunk_spans(video_frames, frames_per_chunk, num_cond_frames)
+    for chunk_idx, (start, end) in enumerate(spans):
+        on_phase("vae")
+        # 1. Conditioning video: black for the first chunk; then the previous chunk's
+        #    last frames in front of -1 (black), re-encoded, as the reference does.
+        if chunk_idx == 0:
+            cond_video = torch.full((1, 3, frames_per_chunk, height, width), -1.0, dtype=v_dtype)
+            chunk_cond = 0
+        else:
+            cond_video = torch.full_like(videos[-1], -1.0)
+            if num_cond_frames > 0:
+                cond_video[:, :, :num_cond_frames] = videos[-1][:, :, -num_cond_frames:]
+            chunk_cond = num_cond_latents
+
+        # 2. Random draws, in the pipeline's order: noise, conditioning sample, control sample.
+        noise = randn_tensor(latent_shape, generator=generator, device=device, dtype=torch.float32)
+        cond_latent = (encode(cond_video, generator).float() - mean_f) / std_f
+        branch_state = generator.get_state()
+        randn_tensor(latent_shape, generator=generator, device=device, dtype=v_dtype)
+
+        # 3. Condition mask [1, 1, T', h, w] and per-frame noise level [1, 1, T', 1, 1].
+        cond_indicator = torch.zeros(1, 1, latent_t, 1, 1, device=device)
+        cond_indicator[:, :, :chunk_cond] = 1.0
+        cond_mask = (cond_indicator * torch.ones(1, 1, *latent_shape[2:], device=device)).to(
+            t_dtype
+        )
+        cond_timestep = torch.ones_like(cond_indicator) * CONDITIONAL_SIGMA
+        padding_mask = torch.zeros(1, 1, height, width, device=device, dtype=t_dtype)
+
+        # 4. Branch inputs: token weights (normalised across branches), then control
+        #    latents for the branches whose weights are not all zero in this chunk.
+        token_weights = fusion.normalise(
+            [
+                fusion.weights_to_tokens(_fit_frames(b.weights[start:end], frames_per_chunk, 0))
+                for b in branches
+            ]
+        )
+        active = []
+        for branch, weight in zip(branches, token_weights, strict=True):
+            if not torch.any(weight):
+                continue
+            control = _fit_frames(branch.video[:, :, start:end], frames_per_chunk, 2)
+            branch_gen = torch.Generator().set_state(branch_state)
+            control_latent = encode(control, branch_gen).to(t_dtype)
+            active.append((branch.model, (control_latent - mean_v) / std_v, weight.to(device)))
+
+        # 5. Denoise.
+        on_phase("denoise")
+        scheduler.set_timesteps(num_steps, device=device)
+        latents = noise
+        gt_velocity = (latents - cond_latent) * cond_mask
+
+        for i, t in enumerate(scheduler.timesteps):
+            sigma = torch.tensor(scheduler.sigmas[i].item()).unsqueeze(0).to(device, t_dtype)
+            in_latents = (cond_mask * cond_latent + (1 - cond_mask) * latents).to(t_dtype)
+            in_timestep = cond_indicator * cond_timestep + (1 - cond_indicator) * sigma
+            step = (in_latents, in_timestep, cond_mask, padding_mask, gt_velocity)
+            v = _velocity(transformer, active, context, *step)
+            if negative_context is not None:
+                v = v + guidance * (v - _velocity(transformer, active, negative_context, *step))
+            latents = scheduler.step(v, t, latents, return_dict=False)[0]
+
+        # 6. Decode the whole chunk: the next chunk is conditioned on its pixels.
+        on_phase("vae")
+        decoded = vae.decode((latents * std_v + mean_v).to(v_dtype), return_dict=False)[0]
+        videos.append(decoded.cpu())
+        latent_chunks.append(latents.cpu())
+
+    # Later chunks start with frames the previous chunk already gave.
+    video = torch.cat([videos[0], *(v[:, :, num_cond_frames:] for v in videos[1:])], dim=2)
+    latents = torch.cat(
+        [latent_chunks[0], *(c[:, :, num_cond_latents:] for c in latent_chunks[1:])], dim=2
+    )
+    return SampleResult(
+        video=video[:, :, :video_frames],
+        latents=latents[:, :, : fusion.latent_frames(video_frames)],
+    )

@@ -1,0 +1,89 @@
+"""The TransferModel surface: requirements, input checks, memory policies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import HEIGHT, SETTINGS, WIDTH, stack
+
+from bridge_core.controls.stack import ControlStack
+from bridge_core.run.protocol import SamplingSettings, TransferModel
+from transfer_model import MEMORY_POLICIES, CosmosTransferModel
+
+
+def test_satisfies_the_protocol(tiny) -> None:
+    assert isinstance(tiny, TransferModel)
+    req = tiny.requirements
+    assert req.resolution_multiple == 16
+    assert req.frames_per_chunk == 5
+    assert req.supported_controls == ("edge", "depth")
+
+
+def test_unknown_preset_is_refused() -> None:
+    with pytest.raises(ValueError, match="preset 'huge'"):
+        CosmosTransferModel.from_preset("huge")
+
+
+def test_control_without_branch_is_refused(tiny, embeds) -> None:
+    with pytest.raises(ValueError, match=r"\['seg'\] have no branch"):
+        tiny.generate(stack({"seg": 1.0}, 5), *embeds, 0, SETTINGS)
+
+
+def test_unknown_control_name_is_refused() -> None:
+    video = np.zeros((5, HEIGHT, WIDTH, 3), np.float32)
+    with pytest.raises(ValueError, match="unknown controls"):
+        ControlStack({"normals": video}, {"normals": video[..., 0]})
+
+
+def test_mismatched_control_sizes_are_refused() -> None:
+    small = np.zeros((5, 32, 32, 3), np.float32)
+    big = np.zeros((5, HEIGHT, WIDTH, 3), np.float32)
+    with pytest.raises(ValueError, match="shape"):
+        ControlStack({"edge": big, "depth": small}, {"edge": big[..., 0], "depth": small[..., 0]})
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "message"), [(40, 64, "not a multiple of 16"), (288, 64, "exceeds")]
+)
+def test_resolution_the_model_cannot_take(tiny, embeds, height, width, message) -> None:
+    video = np.zeros((5, height, width, 3), np.float32)
+    controls = ControlStack({"edge": video}, {"edge": video[..., 0]})
+    with pytest.raises(ValueError, match=message):
+        tiny.generate(controls, *embeds, 0, SETTINGS)
+
+
+def test_clip_shorter_than_its_conditioning_is_refused(tiny, embeds) -> None:
+    with pytest.raises(ValueError, match="too short"):
+        tiny.generate(stack({"edge": 1.0}, 1), *embeds, 0, SETTINGS)
+
+
+def test_text_prompt_needs_an_encoder(tiny, embeds) -> None:
+    with pytest.raises(ValueError, match="no text encoder"):
+        tiny.generate(stack({"edge": 1.0}, 5), "a street at night", embeds[1], 0, SETTINGS)
+
+
+def test_unknown_memory_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="memory policy 'all'"):
+        CosmosTransferModel.from_preset("tiny", ("edge",), memory="all")
+
+
+def test_memory_policies_give_the_same_frames(embeds) -> None:
+    """On a CPU every policy only moves models between CPU and CPU: frames must not change."""
+    controls = stack({"edge": 1.0}, 5)
+    settings = SamplingSettings(num_steps=1, guidance=3.0)
+    frames = {
+        policy: CosmosTransferModel.from_preset(
+            "tiny", ("edge",), zero_init_branches=False, memory=policy
+        ).generate(controls, *embeds, 5, settings)
+        for policy in MEMORY_POLICIES
+    }
+    for policy in MEMORY_POLICIES:
+        assert np.array_equal(frames[policy], frames["none"]), policy
+
+
+def test_new_branches_start_as_no_ops(embeds) -> None:
+    """Zero-initialised branches leave the base model's output exactly as it is."""
+    zeroed = CosmosTransferModel.from_preset("tiny", ("edge",), seed=4)
+    with_control = zeroed.generate(stack({"edge": 1.0}, 5), *embeds, 5, SETTINGS)
+    without = zeroed.generate(stack({"edge": 0.0}, 5), *embeds, 5, SETTINGS)
+    assert np.array_equal(with_control, without)
