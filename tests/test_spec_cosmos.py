@@ -21,7 +21,6 @@ REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 T1 = REALDATA / "cosmos-transfer1-assets"
 T25 = REALDATA / "cosmos-transfer2.5-specs"
 
-needs_realdata = pytest.mark.skipif(not T1.is_dir() or not T25.is_dir(), reason="no realdata")
 
 # Expected outcome per file (file names are unique across both folders):
 #   ("ok", format, number of specs) | ("unsupported", keys named) | ("not-a-spec",)
@@ -96,7 +95,6 @@ def expected_outcome(relative: str) -> tuple[Any, ...]:
     return ("not-a-spec",) if LABEL_FILE.match(name) else EXPECTED[table_key(relative)]
 
 
-@needs_realdata
 def test_every_real_file_has_an_expectation() -> None:
     files = real_spec_files()
     labels = [f for f in files if LABEL_FILE.match(Path(f).name)]
@@ -106,7 +104,6 @@ def test_every_real_file_has_an_expectation() -> None:
     assert len(labels) == 100
 
 
-@needs_realdata
 @pytest.mark.parametrize("relative", real_spec_files())
 def test_real_spec_file(relative: str, tmp_path: Path) -> None:
     path = REALDATA / relative
@@ -138,7 +135,6 @@ def test_real_spec_file(relative: str, tmp_path: Path) -> None:
 # --- what the real files convert to --------------------------------------------------
 
 
-@needs_realdata
 def test_t1_paths_found_from_the_repo_root() -> None:
     # "assets/example1_depth.mp4" is relative to the Cosmos repo root, one level up.
     path = T1 / "assets" / "inference_cosmos_transfer1_single_control_depth.json"
@@ -153,7 +149,6 @@ def test_t1_paths_found_from_the_repo_root() -> None:
     assert spec.output.run_name == variation.name == path.stem
 
 
-@needs_realdata
 def test_t1_multi_control() -> None:
     loaded = load_job_spec(T1 / "assets" / "inference_cosmos_transfer1_multi_control.json")
     spec = loaded.spec
@@ -168,7 +163,6 @@ def test_t1_multi_control() -> None:
     assert any("depth has no control video" in note for note in loaded.notes)
 
 
-@needs_realdata
 def test_t1_weight_tensors_become_mask_rules() -> None:
     path = (
         T1
@@ -192,7 +186,6 @@ def test_t1_weight_tensors_become_mask_rules() -> None:
     ]
 
 
-@needs_realdata
 def test_t1_sigma_max_inside_a_control() -> None:
     loaded = load_job_spec(T1 / "assets" / "robot_sample_spec.json")
     assert loaded.spec.model.sigma_max == 70.0
@@ -204,7 +197,6 @@ def test_t1_sigma_max_inside_a_control() -> None:
     assert any("seg.sigma_max" in note for note in loaded.notes)
 
 
-@needs_realdata
 def test_t25_paths_relative_to_spec_and_prompt_file() -> None:
     path = T25 / "assets/car_example/multicontrol/car_multicontrol_spec.json"
     loaded = load_job_spec(path)
@@ -220,7 +212,6 @@ def test_t25_paths_relative_to_spec_and_prompt_file() -> None:
     assert example / "car_prompt.txt" in loaded.missing_files
 
 
-@needs_realdata
 def test_t25_top_level_control_weight_and_ignored_keys() -> None:
     loaded = load_job_spec(T25 / "assets/car_example/vis/car_vis_spec.json")
     assert loaded.spec.controls["blur"].weight == 1.0
@@ -230,7 +221,6 @@ def test_t25_top_level_control_weight_and_ignored_keys() -> None:
     assert loaded.spec.output.run_name == "car_vis_spec"  # no name: from the file name
 
 
-@needs_realdata
 def test_t25_jsonl_lines() -> None:
     loaded = load_job_specs(T25 / "assets" / "multicontrol.jsonl")
     assert [item.origin for item in loaded] == [
@@ -246,7 +236,6 @@ def test_t25_jsonl_lines() -> None:
     )
 
 
-@needs_realdata
 def test_t25_unsupported_line_is_named() -> None:
     with pytest.raises(UnsupportedFeatureError) as info:
         load_job_specs(T25 / "assets" / "depth.jsonl")
