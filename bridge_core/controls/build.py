@@ -3,7 +3,9 @@ build its video, build its weight map, normalise the maps across controls."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -41,9 +43,23 @@ from bridge_core.weights.rules import normalise_weights
 def build_control_stack(clip: Clip, controls: Mapping[str, ControlSpec]) -> ControlStack:
     """The enabled controls' videos and normalised weight maps for ``clip``."""
     enabled = {name: spec for name, spec in controls.items() if spec.enabled}
-    videos = {name: control_video(clip, name, spec) for name, spec in enabled.items()}
-    maps = {name: weight_map(clip, spec, f"controls.{name}") for name, spec in enabled.items()}
+    clip.load(_modalities_needed(clip, enabled))
+    # Controls are independent and numpy/OpenCV release the GIL: build them side by side.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        videos = {n: pool.submit(control_video, clip, n, spec) for n, spec in enabled.items()}
+        maps = {
+            n: pool.submit(weight_map, clip, spec, f"controls.{n}") for n, spec in enabled.items()
+        }
+        videos = {n: job.result() for n, job in videos.items()}
+        maps = {n: job.result() for n, job in maps.items()}
     return ControlStack(videos=videos, weights=normalise_weights(maps))
+
+
+def _modalities_needed(clip: Clip, controls: Mapping[str, ControlSpec]) -> set[str]:
+    """What the controls may read, among what the clip has, so it is read in one pass."""
+    needed = {control_modality(name) for name in controls}
+    needed |= {RGB, DEPTH, SEMANTIC, INSTANCE, NORMALS}
+    return needed & clip.modalities
 
 
 def control_video(clip: Clip, name: str, spec: ControlSpec) -> np.ndarray:

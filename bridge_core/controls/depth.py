@@ -28,12 +28,17 @@ def depth_control(depth: np.ndarray) -> np.ndarray:
     """Metric depth [T,H,W] (inf = invalid) -> control video [T,H,W,3] float32 in [0,1].
 
     One range per clip, so the picture does not flicker when an object comes near;
-    invalid pixels get the far value (0).
+    invalid pixels get the far value (0). Returns a read-only view (see grey_video).
     """
     low, high = inverse_depth_range(depth)
-    scale = np.float32(1.0 / (high - low))
     with np.errstate(divide="ignore"):
-        inverse = np.float32(1.0) / depth  # inf -> 0
-    relative = np.clip((inverse - np.float32(low)) * scale, 0.0, 1.0)
-    relative[~np.isfinite(depth)] = 0.0
-    return np.repeat(relative[..., None], 3, axis=-1)
+        relative = np.divide(np.float32(1.0), depth)  # inf (invalid) -> 0
+    relative -= np.float32(low)
+    relative *= np.float32(1.0 / (high - low))
+    np.clip(relative, 0.0, 1.0, out=relative)  # invalid pixels land on 0, the far value
+    return grey_video(relative)
+
+
+def grey_video(grey: np.ndarray) -> np.ndarray:
+    """[T,H,W] float32 -> [T,H,W,3] read-only view: three equal channels, no copy."""
+    return np.broadcast_to(grey[..., None], (*grey.shape, 3))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from bridge_core.controls.depth import grey_video
 from bridge_core.controls.presets import EDGE_PRESETS
 
 # A neighbour this much farther (relative) is across a depth edge.
@@ -38,13 +39,15 @@ def _differs(a: np.ndarray, test) -> np.ndarray:
 
 
 def depth_edges(depth: np.ndarray) -> np.ndarray:
-    """Depth discontinuities [T,H,W] bool; hit/no-hit borders count as edges."""
+    """Depth discontinuities [T,H,W] bool; hit/no-hit borders count as edges.
+
+    Invalid depth is inf, so |inf - d| > k*d marks the border of a hit for free,
+    and two invalid neighbours compare NaN > inf, which is False.
+    """
 
     def jump(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        valid_a, valid_b = np.isfinite(a), np.isfinite(b)
         with np.errstate(invalid="ignore"):
-            rel = np.abs(a - b) > DEPTH_JUMP * np.minimum(a, b)
-        return (valid_a != valid_b) | (valid_a & valid_b & rel)
+            return np.abs(a - b) > np.float32(DEPTH_JUMP) * np.minimum(a, b)
 
     return _differs(depth, jump)
 
@@ -60,5 +63,5 @@ def segment_edges(ids: np.ndarray) -> np.ndarray:
 
 
 def edge_control(edges: np.ndarray) -> np.ndarray:
-    """Edges [T,H,W] bool -> control video [T,H,W,3] float32 (white on black)."""
-    return np.repeat(edges[..., None], 3, axis=-1).astype(np.float32)
+    """Edges [T,H,W] bool -> control video [T,H,W,3] float32, white on black (read-only view)."""
+    return grey_video(edges.astype(np.float32))

@@ -15,7 +15,8 @@ CONTROL_NAMES = ("edge", "depth", "seg", "blur")
 class ControlStack:
     """Per clip, for each enabled control: a video and a weight map.
 
-    videos:  name -> float32 [T,H,W,3] in [0,1]
+    videos:  name -> float32 [T,H,W,3] in [0,1]; grey controls (depth, edge) may be
+             read-only broadcast views of one channel (np.ascontiguousarray for a copy)
     weights: name -> float32 [T,H,W] >= 0, already normalised the Cosmos way
              (w / max(sum of weights, 1) at every site)
     """

@@ -7,7 +7,9 @@ each format build frames with a loader callable; nothing here knows about files.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +161,7 @@ class Clip:
     camera: str
     index: int
     frames: list[Frame]
+    _stacks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -184,11 +187,29 @@ class Clip:
         return sizes.pop()
 
     def stack(self, modality: str) -> np.ndarray:
-        """[T,...] array of one array-valued modality, e.g. ``clip.stack("depth")``."""
-        self.size  # noqa: B018 -- raises a clear error on mixed sizes
-        return np.stack([f.get(modality) for f in self.frames])
+        """[T,...] array of one array-valued modality, e.g. ``clip.stack("depth")``.
+
+        Kept until :meth:`release`, since several controls read the same stack;
+        callers must not modify it.
+        """
+        if modality not in self._stacks:
+            self.load([modality])
+            self.size  # noqa: B018 -- raises a clear error on mixed sizes
+            self._stacks[modality] = np.stack([f.get(modality) for f in self.frames])
+        return self._stacks[modality]
+
+    def load(self, modalities: Iterable[str]) -> None:
+        """Read ``modalities`` of every frame, frames in parallel threads.
+
+        Decoding (PNG, npy) releases the GIL, so threads use every core.
+        """
+        wanted = list(modalities)
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for _ in pool.map(lambda f: [f.get(m) for m in wanted], self.frames):
+                pass
 
     def release(self) -> None:
+        self._stacks.clear()
         for f in self.frames:
             f.release()
 

@@ -25,7 +25,7 @@ from bridge_core.weights.rules import (
 
 
 def weight_map(clip: Clip, control: ControlSpec, field: str = "controls") -> np.ndarray:
-    """[T,H,W] float32 >= 0, before normalisation across controls.
+    """[T,H,W] float32 >= 0 (every rule value is), before normalisation across controls.
 
     ``field`` names the control in errors (``controls.edge``).
     """
@@ -36,10 +36,10 @@ def weight_map(clip: Clip, control: ControlSpec, field: str = "controls") -> np.
         where = f"{field}.rules[{i}]"
         if isinstance(rule, ClassRule):
             region = segment_mask(*_segments(clip, SEMANTIC, where), rule.classes)
-            result = combine(result, rule.value, rule.op, region.astype(np.float32))
+            result = combine(result, rule.value, rule.op, region)
         elif isinstance(rule, InstanceRule):
             region = segment_mask(*_segments(clip, INSTANCE, where), rule.prim_paths)
-            result = combine(result, rule.value, rule.op, region.astype(np.float32))
+            result = combine(result, rule.value, rule.op, region)
         elif isinstance(rule, KeyframeRule):
             curve = keyframe_curve(clip.frame_indices, rule.keyframes)
             result = combine(result, curve[:, None, None], rule.op)
@@ -50,7 +50,7 @@ def weight_map(clip: Clip, control: ControlSpec, field: str = "controls") -> np.
         elif isinstance(rule, MaskRule):
             mask = fit_mask(read_mask_array(rule.mask), clip.frame_indices, (h, w), rule.mask)
             result = combine(result, mask * np.float32(rule.value), rule.op)
-    return np.maximum(result, 0.0)
+    return result
 
 
 def _require(clip: Clip, modality: str, where: str) -> None:

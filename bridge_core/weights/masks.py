@@ -106,6 +106,8 @@ def fit_mask(
                 f"mask has {mask.shape[0]} frames but the clip needs frame {last}", path
             )
         picked = mask[list(frame_indices)]
+    if not np.isfinite(picked).all() or picked.min() < 0:
+        raise InputError("a weight mask must hold finite values >= 0", path)
     h, w = size
     if picked.shape[1:] != (h, w):
         picked = np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in picked])

@@ -11,8 +11,8 @@ OPS = ("set", "multiply", "max", "min", "add")
 
 
 def constant_map(shape: tuple[int, int, int], value: float) -> np.ndarray:
-    """[T,H,W] filled with ``value``."""
-    return np.full(shape, value, dtype=np.float32)
+    """[T,H,W] of ``value``: a read-only view of one number, so it costs no memory."""
+    return np.broadcast_to(np.float32(value), shape)
 
 
 def keyframe_curve(frame_indices: Sequence[int], keyframes: Mapping[int, float]) -> np.ndarray:
@@ -61,8 +61,8 @@ def combine(
     """Apply one rule to ``base`` [T,H,W].
 
     ``values`` (broadcastable to [T,H,W]) meet ``base`` through ``op``; ``region``
-    [T,H,W] in [0,1] says where the rule applies, fractional values blending
-    (a feathered depth band). None: everywhere.
+    [T,H,W] says where the rule applies: bool, or float in [0,1] whose fractional
+    values blend (a feathered depth band). None: everywhere.
     """
     if op == "set":
         result = np.broadcast_to(np.asarray(values, dtype=np.float32), base.shape)
@@ -76,9 +76,11 @@ def combine(
         result = base + values
     else:
         raise ValueError(f"unknown op {op!r}; known: {OPS}")
-    if region is not None:
-        result = base + region * (result - base)
-    return np.asarray(result, dtype=np.float32)
+    if region is None:
+        return np.asarray(result, dtype=np.float32)
+    if region.dtype == bool:
+        return np.where(region, result, base).astype(np.float32, copy=False)
+    return (base + region * (result - base)).astype(np.float32, copy=False)
 
 
 def normalise_weights(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -86,5 +88,9 @@ def normalise_weights(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     ``maps``: control -> [T,H,W] >= 0. Returns new arrays; inputs are untouched.
     """
-    total = np.maximum(sum(maps.values()), np.float32(1.0))
-    return {name: (w / total).astype(np.float32) for name, w in maps.items()}
+    weights = list(maps.values())
+    total = np.array(weights[0], dtype=np.float32)
+    for w in weights[1:]:
+        np.add(total, w, out=total)
+    np.maximum(total, np.float32(1.0), out=total)
+    return {name: np.divide(w, total, dtype=np.float32) for name, w in maps.items()}

@@ -192,9 +192,12 @@ class CosmosTransferModel:
             sampling.Branch(
                 name,
                 self.branches[name],
-                # [T, H, W, 3] in [0, 1] -> [1, 3, T, H, W] in [-1, 1]
-                torch.from_numpy(controls.videos[name]).permute(3, 0, 1, 2)[None] * 2 - 1,
-                torch.from_numpy(controls.weights[name]),
+                # [T, H, W, 3] in [0, 1] -> [1, 3, T, H, W] in [-1, 1]; grey controls
+                # may arrive as read-only broadcast views, hence the copy.
+                torch.from_numpy(np.ascontiguousarray(controls.videos[name])).permute(3, 0, 1, 2)[None]
+                * 2
+                - 1,
+                torch.from_numpy(np.ascontiguousarray(controls.weights[name])),
             )
             for name in controls.names
         ]
