@@ -182,6 +182,19 @@ def validate(
         console.print(dump_job_spec(loaded.spec), markup=False, highlight=False)
 
 
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Folder to write the demo into.")] = Path(
+        "bridge-demo"
+    ),
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty workdir.")] = False,
+) -> None:
+    """Run the whole path on the bundled sample dataset: controls, then (random) frames."""
+    from bridge_core.demo import run_demo
+
+    run_demo(workdir, console, overwrite)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, no traceback."""
     try:

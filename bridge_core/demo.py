@@ -11,10 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
-import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -185,13 +183,3 @@ def _generate(out: Path, chosen: tuple[Clip, ControlStack], console: Console) ->
     sheet = out / "contact_sheet.png"
     write_png(sheet, contact_sheet(columns, labels, pick_frames(t)))
     return sheet
-
-
-def demo(
-    workdir: Annotated[
-        Path, typer.Argument(help="Folder to write the demo into (created).")
-    ] = Path("bridge-demo"),
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty workdir.")] = False,
-) -> None:
-    """Run the whole path on the bundled sample dataset: controls, then (random) frames."""
-    run_demo(workdir, Console(), overwrite)

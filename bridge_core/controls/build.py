@@ -118,9 +118,11 @@ def _edges(clip: Clip, source: str, preset: str, field: str) -> np.ndarray:
             edges |= depth_edges(clip.stack(DEPTH))
         if NORMALS in have:
             edges |= normal_edges(clip.stack(NORMALS))
-        for modality in (SEMANTIC, INSTANCE):
-            if modality in have:
-                edges |= segment_edges(np.stack([f.get(modality).ids for f in clip.frames]))
+        # Every semantic boundary is also an instance boundary (a prim has one class),
+        # so instance ids alone give both where the dataset has them.
+        modality = INSTANCE if INSTANCE in have else SEMANTIC if SEMANTIC in have else None
+        if modality is not None:
+            edges |= segment_edges(np.stack([f.get(modality).ids for f in clip.frames]))
     return edges
 
 

@@ -193,11 +193,9 @@ class CosmosTransferModel:
                 name,
                 self.branches[name],
                 # [T, H, W, 3] in [0, 1] -> [1, 3, T, H, W] in [-1, 1]; grey controls
-                # may arrive as read-only broadcast views, hence the copy.
-                torch.from_numpy(np.ascontiguousarray(controls.videos[name])).permute(3, 0, 1, 2)[None]
-                * 2
-                - 1,
-                torch.from_numpy(np.ascontiguousarray(controls.weights[name])),
+                # may arrive as read-only broadcast views, hence the contiguous copy.
+                _to_tensor(controls.videos[name]).permute(3, 0, 1, 2)[None] * 2 - 1,
+                _to_tensor(controls.weights[name]),
             )
             for name in controls.names
         ]
@@ -247,3 +245,8 @@ class CosmosTransferModel:
                 "max_length": self.prompt_cache.max_length,
             }
         (folder / MARKER_FILE).write_text(json.dumps(marker, indent=2))
+
+
+def _to_tensor(array: np.ndarray) -> torch.Tensor:
+    """A CPU tensor of a numpy array that may be a read-only or broadcast view."""
+    return torch.from_numpy(np.ascontiguousarray(array))
