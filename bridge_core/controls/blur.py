@@ -11,6 +11,9 @@ from bridge_core.controls.presets import BLUR_PRESETS
 # scaled to match: the same spatial extent as at full size, about 16x faster, and
 # the resize itself removes the fine detail the model should invent.
 DOWNSCALE = 4
+# The presets are pixel sizes for the reference models' 1280-wide input; other
+# widths scale them, so a preset blurs the same share of the picture at any size.
+REFERENCE_WIDTH = 1280
 
 
 def blur_control(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
@@ -18,15 +21,16 @@ def blur_control(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
     blur = BLUR_PRESETS[preset]
     t, h, w, _ = rgb.shape
     small_size = (max(w // DOWNSCALE, 1), max(h // DOWNSCALE, 1))
+    scale = w / REFERENCE_WIDTH / DOWNSCALE
+    diameter = max(round(blur.diameter * scale), 1)
     out = np.empty((t, h, w, 3), dtype=np.float32)
     for i, frame in enumerate(rgb):
         small = cv2.resize(frame, small_size, interpolation=cv2.INTER_AREA)
+        # Filtering in float at the small size lets the upscale write the output
+        # directly, with no full-size uint8 picture to convert.
+        small = small.astype(np.float32) * np.float32(1 / 255)
         small = cv2.bilateralFilter(
-            small,
-            max(blur.diameter // DOWNSCALE, 1),
-            blur.sigma_color,
-            blur.sigma_space / DOWNSCALE,
+            small, diameter, blur.sigma_color / 255, blur.sigma_space * scale
         )
-        up = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        np.multiply(up, np.float32(1 / 255), out=out[i])
+        cv2.resize(small, (w, h), dst=out[i], interpolation=cv2.INTER_LINEAR)
     return out

@@ -42,14 +42,19 @@ def depth_edges(depth: np.ndarray) -> np.ndarray:
     """Depth discontinuities [T,H,W] bool; hit/no-hit borders count as edges.
 
     Invalid depth is inf, so |inf - d| > k*d marks the border of a hit for free,
-    and two invalid neighbours compare NaN > inf, which is False.
+    and two invalid neighbours give NaN, which compares False.
     """
-
-    def jump(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return np.abs(a - b) > np.float32(DEPTH_JUMP) * np.minimum(a, b)
-
-    return _differs(depth, jump)
+    out = np.zeros(depth.shape, dtype=bool)
+    k = np.float32(DEPTH_JUMP)
+    with np.errstate(invalid="ignore"):
+        for t, frame in enumerate(depth):
+            # OpenCV's absdiff/min run several times faster than numpy on 2D views.
+            for a, b, o in (
+                (frame[:, :-1], frame[:, 1:], out[t, :, :-1]),
+                (frame[:-1, :], frame[1:, :], out[t, :-1, :]),
+            ):
+                o |= cv2.absdiff(a, b) > k * cv2.min(a, b)
+    return out
 
 
 def normal_edges(normals: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 BACKGROUND_LABELS = frozenset({"BACKGROUND", "UNLABELLED", "INVALID", ""})
@@ -23,8 +24,6 @@ def label_colour(label: str) -> tuple[int, int, int]:
     saturation = 160 + digest[1] % 96
     value = 160 + digest[2] % 96
     hsv = np.array([[[hue, saturation, value]]], dtype=np.uint8)
-    import cv2
-
     r, g, b = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
     return int(r), int(g), int(b)
 
@@ -34,11 +33,15 @@ def seg_control(ids: np.ndarray, labels: Sequence[dict[int, str]]) -> np.ndarray
     out = np.empty((*ids.shape, 3), dtype=np.float32)
     cache: dict[str, tuple[int, int, int]] = {}
     for t, frame_labels in enumerate(labels):
-        size = max(frame_labels, default=0) + 1
-        lut = np.zeros((max(size, int(ids[t].max()) + 1), 3), dtype=np.float32)
+        size = max(max(frame_labels, default=0), int(ids[t].max())) + 1
+        # One RGBA colour per id packed in a uint32: a 4-byte gather is much
+        # cheaper than gathering three floats per pixel.
+        palette = np.zeros((size, 4), dtype=np.uint8)
         for segment_id, label in frame_labels.items():
             if label not in cache:
                 cache[label] = label_colour(label)
-            lut[segment_id] = cache[label]
-        np.multiply(lut[ids[t]], np.float32(1 / 255), out=out[t])
+            palette[segment_id, :3] = cache[label]
+        rgba = np.take(palette.view(np.uint32)[:, 0], ids[t]).view(np.uint8)
+        rgb = cv2.cvtColor(rgba.reshape(*ids.shape[1:], 4), cv2.COLOR_RGBA2RGB)
+        np.multiply(rgb, np.float32(1 / 255), out=out[t])
     return out

@@ -40,14 +40,12 @@ def read_image(path: Path) -> np.ndarray:
 
 def read_rgb(path: Path) -> np.ndarray:
     """[H,W,3] uint8 RGB; alpha dropped, grey expanded, 16-bit scaled down."""
-    image = read_image(path)
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    if image.dtype != np.uint8:
-        raise DatasetError(f"expected an 8-bit colour picture, got {image.dtype}", path)
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(image[:, :, :3])
+    _check_file(path)
+    # IMREAD_COLOR lets the decoder drop alpha and expand grey, saving a pass.
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError("not a readable PNG/JPEG picture (corrupt or truncated?)", path)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_npy(path: Path) -> np.ndarray:

@@ -41,6 +41,23 @@ def _pack_colours(colours: list[tuple[int, int, int, int]]) -> np.ndarray:
     return pack_rgba(np.asarray(colours, dtype=np.uint8).reshape(1, -1, 4))[0]
 
 
+# Up to this many colours, one equality pass per colour beats a binary search
+# per pixel (about 4x at 6 colours); segmentations with more go by search.
+_LINEAR_LOOKUP_MAX = 12
+
+
+def ids_of_colours(packed: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Packed colours [H,W] -> the index in ``keys`` of each pixel's colour, -1 if absent."""
+    if len(keys) <= _LINEAR_LOOKUP_MAX:
+        ids = np.full(packed.shape, -1, dtype=np.int32)
+        for i, key in enumerate(keys):
+            np.copyto(ids, np.int32(i), where=packed == key)
+        return ids
+    order = np.argsort(keys)
+    pos = np.minimum(np.searchsorted(keys[order], packed), len(keys) - 1)
+    return np.where(keys[order][pos] == packed, order[pos], -1).astype(np.int32)
+
+
 def decode_segmentation(
     image: np.ndarray, labels: dict[str, Any], image_path: Path, labels_path: Path
 ) -> tuple[np.ndarray, dict[int, Any]]:
@@ -65,20 +82,15 @@ def decode_segmentation(
             keys.append(colour)
         if not keys:
             raise DatasetError("label json is empty", labels_path)
-        packed_keys = _pack_colours(keys)
-        order = np.argsort(packed_keys)
-        packed = pack_rgba(image)
-        pos = np.searchsorted(packed_keys[order], packed)
-        pos = np.minimum(pos, len(keys) - 1)
-        found = packed_keys[order][pos] == packed
-        if not found.all():
-            y, x = np.argwhere(~found)[0]
+        ids = ids_of_colours(pack_rgba(image), _pack_colours(keys))
+        if ids.min() < 0:
+            y, x = np.argwhere(ids < 0)[0]
             raise DatasetError(
                 f"pixel ({x}, {y}) has colour {tuple(int(c) for c in image[y, x])}, "
                 f"which {labels_path.name} does not label",
                 image_path,
             )
-        return order[pos].astype(np.int32), entries
+        return ids, entries
     try:
         entries = {int(k): v for k, v in labels.items()}
     except ValueError as exc:

@@ -86,11 +86,19 @@ def combine(
 def normalise_weights(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Cosmos normalisation: where the weights at a site sum past 1, divide by the sum.
 
-    ``maps``: control -> [T,H,W] >= 0. Returns new arrays; inputs are untouched.
+    ``maps``: control -> [T,H,W] >= 0. Returns new arrays (or read-only views);
+    inputs are untouched. Uniform maps (broadcast views of one number, as
+    constant_map makes them) are summed as numbers, so the common case of plain
+    per-control weights costs no per-pixel work at all.
     """
-    weights = list(maps.values())
-    total = np.array(weights[0], dtype=np.float32)
-    for w in weights[1:]:
+    uniform = {n: float(w.flat[0]) for n, w in maps.items() if not any(w.strides)}
+    varying = [w for n, w in maps.items() if n not in uniform]
+    if not varying:
+        total = max(sum(uniform.values()), 1.0)
+        return {n: constant_map(w.shape, uniform[n] / total) for n, w in maps.items()}
+    total = np.array(varying[0], dtype=np.float32)
+    for w in varying[1:]:
         np.add(total, w, out=total)
+    total += np.float32(sum(uniform.values()))
     np.maximum(total, np.float32(1.0), out=total)
     return {name: np.divide(w, total, dtype=np.float32) for name, w in maps.items()}
