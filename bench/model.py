@@ -1,7 +1,7 @@
 """Seconds per denoising step with 1, 2 and 4 control branches on a random preset model.
 
 Also prints the share of a step spent resizing weight maps and fusing residuals, and
-peak memory. Usage: python bench/model_tiny.py [--preset tiny|small] [--steps N]
+peak memory. Usage: python bench/model.py [--preset small|tiny] [--steps N]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def run(model: CosmosTransferModel, branches: int, steps: int, size: int, device
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--preset", choices=sorted(MODEL_PRESETS), default="tiny")
+    parser.add_argument("--preset", choices=sorted(MODEL_PRESETS), default="small")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--size", type=int, default=64, help="square resolution in pixels")
     parser.add_argument("--threads", type=int, default=2)
