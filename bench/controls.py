@@ -100,9 +100,7 @@ def main() -> None:
     build_ms = min(r[1] / r[2] for r in runs) * 1e3
     median_ms = statistics.median((r[0] + r[1]) / r[2] for r in runs) * 1e3
     w, h = RESOLUTION
-    print(
-        f"{os.cpu_count()} cores; {w}x{h}, clip of {args.frames} frames, best of {args.repeats}"
-    )
+    print(f"{os.cpu_count()} cores; {w}x{h}, clip of {args.frames} frames, best of {args.repeats}")
     print(f"read rgb, depth, semantic, instance:             {read_ms:6.1f} ms/frame")
     print(f"build 4 controls + class-rule maps, normalised:   {build_ms:6.1f} ms/frame")
     total = read_ms + build_ms
