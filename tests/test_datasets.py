@@ -123,10 +123,15 @@ def test_cosmoswriter_clips(tmp_path):
             for i in range(3):
                 picture = rng.integers(0, 4, (24, 32, 3), dtype=np.uint8) * 60
                 cv2.imwrite(str(folder / f"{modality}_{i:04d}.png"), picture)
+    # A clip folder may hold only the mp4 of a modality.
+    edges = tmp_path / "clip_0001" / "edges"
+    shutil.rmtree(edges)
+    write_video(tmp_path / "clip_0001" / "edges.mp4", np.full((3, 24, 32, 3), 255, np.uint8))
     data = open_dataset(tmp_path)
     assert data.layout == "cosmoswriter"
     clips = data.clips()
     assert [len(c) for c in clips] == [3, 3]
+    assert clips[1].frames[2].control("edge").min() > 0.9
     frame = clips[1].frames[0]
     assert frame.control("edge").shape == (24, 32, 3)
     assert len(frame.semantic.labels) == len(np.unique(frame.semantic.ids))
