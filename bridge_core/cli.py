@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from bridge_core.capture.command import capture
 from bridge_core.controls.build import build_control_stack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.summary import summarize
@@ -53,6 +54,9 @@ def _progress() -> Progress:
         console=console,
         transient=True,
     )
+
+
+app.command()(capture)
 
 
 @app.command()

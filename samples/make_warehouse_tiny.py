@@ -34,14 +34,28 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import colorsys
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+from bridge_core.capture.basicwriter_out import (
+    BOUNDING_BOX_2D_DTYPE,
+    BasicWriterLayout,
+    BoundingBoxes2D,
+    Segment,
+    ViewAnnotations,
+    camera_params_dict,
+    colorize_segmentation,
+    palette,
+    view_from_camera_to_world,
+    write_metadata,
+    write_view,
+)
+from bridge_core.capture.basicwriter_out import (
+    projection_matrix as _projection_matrix,
+)
 
 SEED = 1204  # written as replicator_global_seed; also seeds the pixel grain
 RENDER_PRODUCTS = ("Replicator", "Replicator_01")
@@ -61,17 +75,6 @@ SUPERSAMPLE = 3  # odd, so the centre sub-sample is the pixel centre used for al
 LIGHT_DIR = np.array([0.45, 0.3, 0.84]) / np.linalg.norm([0.45, 0.3, 0.84])
 AMBIENT = 0.32
 SKY_SRGB = (0.80, 0.82, 0.85)  # what the RTX renderer shows with no dome light: flat light grey
-
-BOUNDING_BOX_2D_DTYPE = np.dtype(
-    [
-        ("semanticId", "<u4"),
-        ("x_min", "<i4"),
-        ("y_min", "<i4"),
-        ("x_max", "<i4"),
-        ("y_max", "<i4"),
-        ("occlusionRatio", "<f4"),
-    ]
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,15 +274,6 @@ def look_at_camera_to_world(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return m
 
 
-def view_from_camera_to_world(c2w: np.ndarray) -> np.ndarray:
-    """cameraViewTransform [4,4] (world-to-camera, row-vector: p_cam = p_world @ V)."""
-    r = c2w[:3, :3]
-    v = np.eye(4)
-    v[:3, :3] = r.T
-    v[3, :3] = -c2w[3, :3] @ r.T
-    return v
-
-
 def apertures(resolution: tuple[int, int]) -> tuple[float, float]:
     """(horizontal, vertical) aperture in mm as camera_params reports them (float32 values).
 
@@ -295,42 +289,20 @@ def apertures(resolution: tuple[int, int]) -> tuple[float, float]:
 
 
 def projection_matrix(resolution: tuple[int, int]) -> np.ndarray:
-    """cameraProjection [4,4], row-vector, reversed-Z (near -> ndc z 1, far -> 0), exactly the
-    layout of the real files: [[a,0,0,0],[0,b,0,0],[0,0,c,-1],[0,0,d,0]]."""
-    w, h = resolution
-    near, far = NEAR_FAR
-    a = 2.0 * FOCAL_LENGTH_MM / apertures(resolution)[0]
-    p = np.zeros((4, 4))
-    p[0, 0] = a
-    p[1, 1] = a * w / h
-    p[2, 2] = near / (far - near)
-    p[2, 3] = -1.0
-    p[3, 2] = near * far / (far - near)
-    return p
+    """cameraProjection [4,4], row-vector, reversed-Z (near -> ndc z 1, far -> 0)."""
+    return _projection_matrix(FOCAL_LENGTH_MM, apertures(resolution)[0], resolution, NEAR_FAR)
 
 
 def camera_params(c2w: np.ndarray, resolution: tuple[int, int]) -> dict:
     """The camera_params annotator's dict, keys in BasicWriter's order."""
-    return {
-        "cameraAperture": list(apertures(resolution)),
-        "cameraApertureOffset": [0.0, 0.0],
-        "cameraFisheyeLensP": [],
-        "cameraFisheyeLensS": [],
-        "cameraFisheyeMaxFOV": 0.0,
-        "cameraFisheyeNominalHeight": 0,
-        "cameraFisheyeNominalWidth": 0,
-        "cameraFisheyeOpticalCentre": [0.0, 0.0],
-        "cameraFisheyePolynomial": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-        "cameraFocalLength": FOCAL_LENGTH_MM,
-        "cameraFocusDistance": 0.0,
-        "cameraFStop": 0.0,
-        "cameraModel": "pinhole",
-        "cameraNearFar": [float(NEAR_FAR[0]), float(NEAR_FAR[1])],
-        "cameraProjection": [float(x) for x in projection_matrix(resolution).ravel()],
-        "cameraViewTransform": [float(x) for x in view_from_camera_to_world(c2w).ravel()],
-        "metersPerSceneUnit": 1.0,
-        "renderProductResolution": [int(resolution[0]), int(resolution[1])],
-    }
+    return camera_params_dict(
+        view=view_from_camera_to_world(c2w),
+        projection=projection_matrix(resolution),
+        resolution=resolution,
+        focal_length=FOCAL_LENGTH_MM,
+        aperture=apertures(resolution),
+        near_far=NEAR_FAR,
+    )
 
 
 def camera_rays(
@@ -594,38 +566,6 @@ def shade(scene: list[Instance], o: np.ndarray, d: np.ndarray, tr: Trace) -> np.
 # --------------------------------------------------------------------------------------------
 
 
-def palette(n: int, seed: int) -> list[tuple[int, int, int, int]]:
-    """n distinct RGBA colours like Replicator's colorize: evenly spaced hues at S 0.9, V 1.0
-    (so channels run 25..255), shuffled with a fixed seed."""
-    rng = np.random.default_rng(seed)
-    start = rng.random()
-    cols = []
-    for i in range(n):
-        r, g, b = colorsys.hsv_to_rgb((start + i / n) % 1.0, 0.9, 1.0)
-        cols.append((round(r * 255), round(g * 255), round(b * 255), 255))
-    order = rng.permutation(n)
-    return [cols[i] for i in order]
-
-
-BACKGROUND = (0, 0, 0, 0)
-UNLABELLED = (0, 0, 0, 255)
-
-
-def _key(c: tuple[int, ...]) -> str:
-    return str(tuple(int(x) for x in c))  # "(R, G, B, A)", exactly as in the real json
-
-
-def _write_png_rgba(path: Path, rgba: np.ndarray) -> None:
-    # cv2 stores BGRA; the json keys and BasicWriter's files are RGBA.
-    cv2.imwrite(
-        str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 9]
-    )
-
-
-def _write_json(path: Path, obj: object) -> None:
-    path.write_text(json.dumps(obj))
-
-
 def render_frame(
     scene: list[Instance], c2w: np.ndarray, resolution: tuple[int, int], grain_seed: int
 ) -> dict[str, np.ndarray]:
@@ -669,38 +609,19 @@ def render_frame(
     }
 
 
-def _write_view(rp_dir: Path, frame: int, scene: list[Instance], view: dict, params: dict) -> None:
+def _write_view(
+    layout: BasicWriterLayout, rp: str, frame: int, scene: list[Instance], view: dict, params: dict
+) -> None:
     """Write one render product's files for one frame, BasicWriter names and formats."""
-    nnnn = f"{frame:04d}"
-    inst_cols = palette(len(scene), SEED)
-    sem_cols = dict(zip(CLASSES, palette(len(CLASSES), SEED + 1), strict=True))
     instance = view["instance"]
-    h, w = instance.shape
-    present = [i for i in np.unique(instance) if i >= 0]
-
-    # Semantic / instance colourised images; unlabelled prims are UNLABELLED in both.
-    sem_img = np.zeros((h, w, 4), np.uint8)
-    ins_img = np.zeros((h, w, 4), np.uint8)
-    sem_labels = {
-        _key(BACKGROUND): {"class": "BACKGROUND"},
-        _key(UNLABELLED): {"class": "UNLABELLED"},
-    }
-    ins_map = {_key(BACKGROUND): "BACKGROUND", _key(UNLABELLED): "UNLABELLED"}
-    ins_sem = {_key(BACKGROUND): {"class": "BACKGROUND"}, _key(UNLABELLED): {"class": "UNLABELLED"}}
-    for i in present:
-        m = instance == i
-        cls = scene[i].cls
-        if cls is None:
-            sem_img[m] = ins_img[m] = UNLABELLED
-            continue
-        sem_img[m], ins_img[m] = sem_cols[cls], inst_cols[i]
-        sem_labels[_key(sem_cols[cls])] = {"class": cls}
-        ins_map[_key(inst_cols[i])] = scene[i].prim_path
-        ins_sem[_key(inst_cols[i])] = {"class": cls}
+    segments = [Segment(inst.prim_path, inst.cls) for inst in scene]
+    sem_cols = dict(zip(CLASSES, palette(len(CLASSES), SEED + 1), strict=True))
+    segmentation = colorize_segmentation(instance, segments, palette(len(scene), SEED), sem_cols)
 
     # Tight 2D boxes over visible pixels (inclusive max, as in the real files), one row per
     # labelled prim, semanticId = index into CLASSES.
     rows, labels, paths = [], {}, []
+    present = [i for i in np.unique(instance) if i >= 0]
     labelled = [i for i in present if scene[i].cls is not None]
     for i in sorted(labelled, key=lambda i: (CLASSES.index(scene[i].cls), i)):
         ys, xs = np.nonzero(instance == i)
@@ -709,41 +630,18 @@ def _write_view(rp_dir: Path, frame: int, scene: list[Instance], view: dict, par
         rows.append((sid, xs.min(), ys.min(), xs.max(), ys.max(), max(occ, 0.0)))
         labels[str(sid)] = {"class": scene[i].cls}
         paths.append(scene[i].prim_path)
-    boxes = np.array(rows, dtype=BOUNDING_BOX_2D_DTYPE)
+    boxes = BoundingBoxes2D(np.array(rows, dtype=BOUNDING_BOX_2D_DTYPE), labels, paths)
 
-    dirs = {
-        name: rp_dir / name
-        for name in (
-            "rgb",
-            "distance_to_image_plane",
-            "distance_to_camera",
-            "normals",
-            "semantic_segmentation",
-            "instance_segmentation",
-            "camera_params",
-            "bounding_box_2d_tight",
-        )
-    }
-    for p in dirs.values():
-        p.mkdir(parents=True, exist_ok=True)
-    _write_png_rgba(dirs["rgb"] / f"rgb_{nnnn}.png", view["rgb"])
-    np.save(
-        dirs["distance_to_image_plane"] / f"distance_to_image_plane_{nnnn}.npy", view["depth_plane"]
+    annotations = ViewAnnotations(
+        rgb=view["rgb"],
+        distance_to_image_plane=view["depth_plane"],
+        distance_to_camera=view["depth_cam"],
+        normals=view["normals"],
+        segmentation=segmentation,
+        camera_params=params,
+        bounding_box_2d_tight=boxes,
     )
-    np.save(dirs["distance_to_camera"] / f"distance_to_camera_{nnnn}.npy", view["depth_cam"])
-    np.save(dirs["normals"] / f"normals_{nnnn}.npy", view["normals"])
-    seg = dirs["semantic_segmentation"]
-    _write_png_rgba(seg / f"semantic_segmentation_{nnnn}.png", sem_img)
-    _write_json(seg / f"semantic_segmentation_labels_{nnnn}.json", sem_labels)
-    ins = dirs["instance_segmentation"]
-    _write_png_rgba(ins / f"instance_segmentation_{nnnn}.png", ins_img)
-    _write_json(ins / f"instance_segmentation_mapping_{nnnn}.json", ins_map)
-    _write_json(ins / f"instance_segmentation_semantics_mapping_{nnnn}.json", ins_sem)
-    _write_json(dirs["camera_params"] / f"camera_params_{nnnn}.json", params)
-    bb = dirs["bounding_box_2d_tight"]
-    np.save(bb / f"bounding_box_2d_tight_{nnnn}.npy", boxes)
-    _write_json(bb / f"bounding_box_2d_tight_labels_{nnnn}.json", labels)
-    _write_json(bb / f"bounding_box_2d_tight_prim_paths_{nnnn}.json", paths)
+    write_view(layout, rp, frame, annotations)
 
 
 def phase(frame: int, frames: int) -> float:
@@ -762,15 +660,15 @@ def make_warehouse_tiny(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"name": "BasicWriter", "version": "0.0.2", "replicator_global_seed:": SEED}
-    (out_dir / "metadata.txt").write_text(json.dumps(meta))  # key really ends in ':' upstream
+    write_metadata(out_dir, SEED)
+    layout = BasicWriterLayout(out_dir, flat=False)
     for frame in range(frames):
         s = phase(frame, frames)
         scene = build_scene(s)
         for k, rp in enumerate(RENDER_PRODUCTS):
             c2w = look_at_camera_to_world(*camera_pose(rp, s))
             view = render_frame(scene, c2w, resolution, SEED + 1000 * k + frame)
-            _write_view(out_dir / rp, frame, scene, view, camera_params(c2w, resolution))
+            _write_view(layout, rp, frame, scene, view, camera_params(c2w, resolution))
     return out_dir
 
 
