@@ -4,8 +4,9 @@ build its video, build its weight map, normalise the maps across controls."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -45,7 +46,7 @@ def build_control_stack(clip: Clip, controls: Mapping[str, ControlSpec]) -> Cont
     enabled = {name: spec for name, spec in controls.items() if spec.enabled}
     clip.load(_modalities_needed(clip, enabled))
     # Controls are independent and numpy/OpenCV release the GIL: build them side by side.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with single_threaded_opencv(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         videos = {n: pool.submit(control_video, clip, n, spec) for n, spec in enabled.items()}
         maps = {
             n: pool.submit(weight_map, clip, spec, f"controls.{n}") for n, spec in enabled.items()
@@ -53,6 +54,17 @@ def build_control_stack(clip: Clip, controls: Mapping[str, ControlSpec]) -> Cont
         videos = {n: job.result() for n, job in videos.items()}
         maps = {n: job.result() for n, job in maps.items()}
     return ControlStack(videos=videos, weights=normalise_weights(maps))
+
+
+@contextmanager
+def single_threaded_opencv() -> Iterator[None]:
+    """OpenCV's own worker threads, inside ours, would oversubscribe the cores."""
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
 
 
 def _modalities_needed(clip: Clip, controls: Mapping[str, ControlSpec]) -> set[str]:

@@ -186,8 +186,11 @@ def _load_depth(files: dict[str, Path]) -> np.ndarray:
         raise DatasetError(
             f"depth must be a float [H,W] array, got {depth.dtype} {depth.shape}", path
         )
-    depth = depth.astype(np.float32, copy=True)
-    depth[~(np.isfinite(depth) & (depth > 0))] = np.inf
+    # np.load gave us our own array, so it may be fixed in place. NaN > 0 and 0 > 0
+    # are both False, so one comparison finds every invalid pixel (inf stays inf).
+    depth = depth.astype(np.float32, copy=False)
+    with np.errstate(invalid="ignore"):
+        depth[~(depth > 0)] = np.inf
     return depth
 
 
