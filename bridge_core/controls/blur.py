@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from bridge_core.controls.presets import BLUR_PRESETS
+from bridge_core.parallel import for_each_frame
 
 # The blur runs at 1/4 resolution with the preset's diameter and spatial sigma
 # scaled to match: the same spatial extent as at full size, about 16x faster, and
@@ -24,8 +25,9 @@ def blur_control(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
     scale = w / REFERENCE_WIDTH / DOWNSCALE
     diameter = max(round(blur.diameter * scale), 1)
     out = np.empty((t, h, w, 3), dtype=np.float32)
-    for i, frame in enumerate(rgb):
-        small = cv2.resize(frame, small_size, interpolation=cv2.INTER_AREA)
+
+    def blur_frame(i: int) -> None:
+        small = cv2.resize(rgb[i], small_size, interpolation=cv2.INTER_AREA)
         # Filtering in float at the small size lets the upscale write the output
         # directly, with no full-size uint8 picture to convert.
         small = small.astype(np.float32) * np.float32(1 / 255)
@@ -33,4 +35,6 @@ def blur_control(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
             small, diameter, blur.sigma_color / 255, blur.sigma_space * scale
         )
         cv2.resize(small, (w, h), dst=out[i], interpolation=cv2.INTER_LINEAR)
+
+    for_each_frame(blur_frame, t)
     return out

@@ -3,10 +3,7 @@ build its video, build its weight map, normalise the maps across controls."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
@@ -45,26 +42,10 @@ def build_control_stack(clip: Clip, controls: Mapping[str, ControlSpec]) -> Cont
     """The enabled controls' videos and normalised weight maps for ``clip``."""
     enabled = {name: spec for name, spec in controls.items() if spec.enabled}
     clip.load(_modalities_needed(clip, enabled))
-    # Controls are independent and numpy/OpenCV release the GIL: build them side by side.
-    with single_threaded_opencv(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        videos = {n: pool.submit(control_video, clip, n, spec) for n, spec in enabled.items()}
-        maps = {
-            n: pool.submit(weight_map, clip, spec, f"controls.{n}") for n, spec in enabled.items()
-        }
-        videos = {n: job.result() for n, job in videos.items()}
-        maps = {n: job.result() for n, job in maps.items()}
+    # One control at a time; each spreads its frames over the cores (bridge_core.parallel).
+    videos = {name: control_video(clip, name, spec) for name, spec in enabled.items()}
+    maps = {name: weight_map(clip, spec, f"controls.{name}") for name, spec in enabled.items()}
     return ControlStack(videos=videos, weights=normalise_weights(maps))
-
-
-@contextmanager
-def single_threaded_opencv() -> Iterator[None]:
-    """OpenCV's own worker threads, inside ours, would oversubscribe the cores."""
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(previous)
 
 
 def _modalities_needed(clip: Clip, controls: Mapping[str, ControlSpec]) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bridge_core.errors import DatasetError
+from bridge_core.parallel import for_each_frame
 
 # Percentiles of inverse depth that span [0,1]; robust to a few stray pixels.
 _LOW_PERCENTILE, _HIGH_PERCENTILE = 1.0, 99.0
@@ -31,11 +32,17 @@ def depth_control(depth: np.ndarray) -> np.ndarray:
     invalid pixels get the far value (0). Returns a read-only view (see grey_video).
     """
     low, high = inverse_depth_range(depth)
-    with np.errstate(divide="ignore"):
-        relative = np.divide(np.float32(1.0), depth)  # inf (invalid) -> 0
-    relative -= np.float32(low)
-    relative *= np.float32(1.0 / (high - low))
-    np.clip(relative, 0.0, 1.0, out=relative)  # invalid pixels land on 0, the far value
+    relative = np.empty(depth.shape, dtype=np.float32)
+
+    def normalise(t: int) -> None:
+        out = relative[t]
+        with np.errstate(divide="ignore"):
+            np.divide(np.float32(1.0), depth[t], out=out)  # inf (invalid) -> 0
+        out -= np.float32(low)
+        out *= np.float32(1.0 / (high - low))
+        np.clip(out, 0.0, 1.0, out=out)  # invalid pixels land on 0, the far value
+
+    for_each_frame(normalise, len(depth))
     return grey_video(relative)
 
 

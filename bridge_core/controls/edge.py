@@ -7,11 +7,14 @@ normal discontinuities and segment boundaries are where geometry really changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
 from bridge_core.controls.depth import grey_video
 from bridge_core.controls.presets import EDGE_PRESETS
+from bridge_core.parallel import for_each_frame
 
 # A neighbour this much farther (relative) is across a depth edge.
 DEPTH_JUMP = 0.04
@@ -22,20 +25,33 @@ NORMAL_CREASE_COS = float(np.cos(np.radians(35)))
 def canny_edges(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
     """RGB [T,H,W,3] uint8 -> edges [T,H,W] bool, with the preset's Canny thresholds."""
     thresholds = EDGE_PRESETS[preset]
-    return np.stack(
-        [
-            cv2.Canny(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), thresholds.low, thresholds.high) > 0
-            for frame in rgb
-        ]
-    )
+    out = np.empty(rgb.shape[:3], dtype=bool)
 
+    def canny(t: int) -> None:
+        grey = cv2.cvtColor(rgb[t], cv2.COLOR_RGB2GRAY)
+        np.greater(cv2.Canny(grey, thresholds.low, thresholds.high), 0, out=out[t])
 
-def _differs(a: np.ndarray, test) -> np.ndarray:
-    """Mark pixels whose right or lower neighbour differs by ``test`` ([...,H,W] bool)."""
-    out = np.zeros(a.shape[:3], dtype=bool)
-    out[:, :, :-1] |= test(a[:, :, :-1], a[:, :, 1:])
-    out[:, :-1, :] |= test(a[:, :-1, :], a[:, 1:, :])
+    for_each_frame(canny, len(rgb))
     return out
+
+
+def _differs(a: np.ndarray, test: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Mark pixels whose right or lower neighbour differs by ``test``: [T,H,W(,C)] -> [T,H,W]."""
+    out = np.zeros(a.shape[:3], dtype=bool)
+
+    def compare(t: int) -> None:
+        frame = a[t]
+        out[t, :, :-1] |= test(frame[:, :-1], frame[:, 1:])
+        out[t, :-1, :] |= test(frame[:-1, :], frame[1:, :])
+
+    for_each_frame(compare, len(a))
+    return out
+
+
+def _depth_jump(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| > k min(a, b) for [H,W] depth views; OpenCV does it several times faster."""
+    with np.errstate(invalid="ignore"):
+        return cv2.absdiff(a, b) > np.float32(DEPTH_JUMP) * cv2.min(a, b)
 
 
 def depth_edges(depth: np.ndarray) -> np.ndarray:
@@ -44,17 +60,7 @@ def depth_edges(depth: np.ndarray) -> np.ndarray:
     Invalid depth is inf, so |inf - d| > k*d marks the border of a hit for free,
     and two invalid neighbours give NaN, which compares False.
     """
-    out = np.zeros(depth.shape, dtype=bool)
-    k = np.float32(DEPTH_JUMP)
-    with np.errstate(invalid="ignore"):
-        for t, frame in enumerate(depth):
-            # OpenCV's absdiff/min run several times faster than numpy on 2D views.
-            for a, b, o in (
-                (frame[:, :-1], frame[:, 1:], out[t, :, :-1]),
-                (frame[:-1, :], frame[1:, :], out[t, :-1, :]),
-            ):
-                o |= cv2.absdiff(a, b) > k * cv2.min(a, b)
-    return out
+    return _differs(depth, _depth_jump)
 
 
 def normal_edges(normals: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from bridge_core.parallel import for_each_frame
+
 BACKGROUND_LABELS = frozenset({"BACKGROUND", "UNLABELLED", "INVALID", ""})
 
 
@@ -31,17 +33,18 @@ def label_colour(label: str) -> tuple[int, int, int]:
 def seg_control(ids: np.ndarray, labels: Sequence[dict[int, str]]) -> np.ndarray:
     """Segment ids [T,H,W] with per-frame id -> label -> control video [T,H,W,3] float32."""
     out = np.empty((*ids.shape, 3), dtype=np.float32)
-    cache: dict[str, tuple[int, int, int]] = {}
-    for t, frame_labels in enumerate(labels):
-        size = max(max(frame_labels, default=0), int(ids[t].max())) + 1
+    colours = {label: label_colour(label) for frame in labels for label in frame.values()}
+
+    def colour_frame(t: int) -> None:
+        size = max(max(labels[t], default=0), int(ids[t].max())) + 1
         # One RGBA colour per id packed in a uint32: a 4-byte gather is much
         # cheaper than gathering three floats per pixel.
         palette = np.zeros((size, 4), dtype=np.uint8)
-        for segment_id, label in frame_labels.items():
-            if label not in cache:
-                cache[label] = label_colour(label)
-            palette[segment_id, :3] = cache[label]
+        for segment_id, label in labels[t].items():
+            palette[segment_id, :3] = colours[label]
         rgba = np.take(palette.view(np.uint32)[:, 0], ids[t]).view(np.uint8)
         rgb = cv2.cvtColor(rgba.reshape(*ids.shape[1:], 4), cv2.COLOR_RGBA2RGB)
         np.multiply(rgb, np.float32(1 / 255), out=out[t])
+
+    for_each_frame(colour_frame, len(labels))
     return out

@@ -7,9 +7,7 @@ each format build frames with a loader callable; nothing here knows about files.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from bridge_core.errors import DatasetError
+from bridge_core.parallel import for_each_frame
 
 # Modality names a frame may carry. "control/<name>" holds a control picture that
 # the dataset already provides (Cosmos control videos, CosmosWriter edges).
@@ -204,9 +203,7 @@ class Clip:
         Decoding (PNG, npy) releases the GIL, so threads use every core.
         """
         wanted = list(modalities)
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            for _ in pool.map(lambda f: [f.get(m) for m in wanted], self.frames):
-                pass
+        for_each_frame(lambda t: [self.frames[t].get(m) for m in wanted], len(self.frames))
 
     def release(self) -> None:
         self._stacks.clear()

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from bridge_core.parallel import for_each_frame
+
 OPS = ("set", "multiply", "max", "min", "add")
 
 
@@ -35,10 +37,13 @@ def segment_mask(
     ``labels[t]`` maps frame t's ids to class strings or prim paths.
     """
     mask = np.zeros(ids.shape, dtype=bool)
-    for t, frame_labels in enumerate(labels):
-        chosen = [i for i, label in frame_labels.items() if label_matches(label, patterns)]
+
+    def match_frame(t: int) -> None:
+        chosen = [i for i, label in labels[t].items() if label_matches(label, patterns)]
         if chosen:
             mask[t] = np.isin(ids[t], chosen)
+
+    for_each_frame(match_frame, len(labels))
     return mask
 
 
@@ -96,9 +101,17 @@ def normalise_weights(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if not varying:
         total = max(sum(uniform.values()), 1.0)
         return {n: constant_map(w.shape, uniform[n] / total) for n, w in maps.items()}
-    total = np.array(varying[0], dtype=np.float32)
-    for w in varying[1:]:
-        np.add(total, w, out=total)
-    total += np.float32(sum(uniform.values()))
-    np.maximum(total, np.float32(1.0), out=total)
-    return {name: np.divide(w, total, dtype=np.float32) for name, w in maps.items()}
+    constant = np.float32(sum(uniform.values()))
+    out = {name: np.empty(w.shape, dtype=np.float32) for name, w in maps.items()}
+
+    def normalise_frame(t: int) -> None:
+        total = np.array(varying[0][t], dtype=np.float32)
+        for w in varying[1:]:
+            np.add(total, w[t], out=total)
+        total += constant
+        np.maximum(total, np.float32(1.0), out=total)
+        for name, w in maps.items():
+            np.divide(w[t], total, out=out[name][t])
+
+    for_each_frame(normalise_frame, len(varying[0]))
+    return out

@@ -1,0 +1,37 @@
+"""Frame-parallel loops: numpy and OpenCV release the GIL, so one thread per core pays."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import cv2
+
+
+@contextmanager
+def single_threaded_opencv() -> Iterator[None]:
+    """OpenCV's own worker threads, inside ours, would oversubscribe the cores."""
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
+
+
+def for_each_frame(work: Callable[[int], object], count: int) -> None:
+    """Call ``work(t)`` for t in range(count), frames spread over the cores.
+
+    ``work`` writes its results into arrays the caller owns; the first error raised
+    by any frame is re-raised here.
+    """
+    workers = min(os.cpu_count() or 1, count)
+    if workers <= 1:
+        for t in range(count):
+            work(t)
+        return
+    with single_threaded_opencv(), ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(work, range(count)):
+            pass
