@@ -114,7 +114,7 @@ def test_control_that_cannot_be_built_names_the_field(tmp_path):
 
     cv2.imwrite(str(tmp_path / "f_0.png"), np.zeros((8, 8, 3), np.uint8))
     clip = open_dataset(tmp_path).clips()[0]
-    with pytest.raises(InputError, match=r"controls.depth.source.*no depth"):
+    with pytest.raises(InputError, match=r"controls.depth.source.*the depth control needs depth"):
         build_control_stack(clip, {"depth": ControlSpec()})
 
 

@@ -65,7 +65,7 @@ def control_video(clip: Clip, name: str, spec: ControlSpec) -> np.ndarray:
     preset = spec.preset or DEFAULT_PRESET
     field = f"controls.{name}.source"
     if name == "depth":
-        _need(clip, DEPTH, field)
+        clip.require(DEPTH, f"the {name} control", field)
         try:
             return depth_control(clip.stack(DEPTH))
         except DatasetError as exc:
@@ -76,7 +76,7 @@ def control_video(clip: Clip, name: str, spec: ControlSpec) -> np.ndarray:
         modality = INSTANCE if spec.source == "instance" else SEMANTIC
         if spec.source == "auto" and SEMANTIC not in have and INSTANCE in have:
             modality = INSTANCE
-        _need(clip, modality, field)
+        clip.require(modality, f"the {name} control", field)
         segmentations = [f.get(modality) for f in clip.frames]
         return seg_control(
             np.stack([s.ids for s in segmentations]), [s.labels for s in segmentations]
@@ -84,7 +84,7 @@ def control_video(clip: Clip, name: str, spec: ControlSpec) -> np.ndarray:
     if name == "edge":
         return edge_control(_edges(clip, spec.source, preset, field))
     if name == "blur":
-        _need(clip, RGB, field)
+        clip.require(RGB, f"the {name} control", field)
         return blur_control(clip.stack(RGB), preset)
     raise InputError(f"unknown control {name!r}", field="controls")
 
@@ -102,7 +102,7 @@ def _edges(clip: Clip, source: str, preset: str, field: str) -> np.ndarray:
             field=field,
         )
     if use_rgb:
-        _need(clip, RGB, field)
+        clip.require(RGB, "the edge control", field)
     t = len(clip)
     h, w = clip.size
     edges = canny_edges(clip.stack(RGB), preset) if use_rgb else np.zeros((t, h, w), bool)
@@ -117,15 +117,6 @@ def _edges(clip: Clip, source: str, preset: str, field: str) -> np.ndarray:
         if modality is not None:
             edges |= segment_edges(np.stack([f.get(modality).ids for f in clip.frames]))
     return edges
-
-
-def _need(clip: Clip, modality: str, field: str) -> None:
-    if modality not in clip.modalities:
-        raise InputError(
-            f"camera {clip.camera!r} has no {modality} to build this control from "
-            f"(it has {', '.join(sorted(clip.modalities))}); give a control video as source",
-            field=field,
-        )
 
 
 def read_control_source(path: Path, frame_indices: list[int], size: tuple[int, int]) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge_core.errors import DatasetError
+from bridge_core.errors import DatasetError, InputError
 from bridge_core.parallel import for_each_frame
 
 # Modality names a frame may carry. "control/<name>" holds a control picture that
@@ -184,6 +184,16 @@ class Clip:
                 f"{sorted(sizes)}; every frame of a camera must have the same resolution"
             )
         return sizes.pop()
+
+    def require(self, modality: str, needed_for: str, field: str) -> None:
+        """Raise an InputError naming ``field`` unless every frame has ``modality``."""
+        if modality not in self.modalities:
+            have = ", ".join(sorted(self.modalities))
+            raise InputError(
+                f"{needed_for} needs {modality} but camera {self.camera!r} has none "
+                f"(it has {have})",
+                field=field,
+            )
 
     def stack(self, modality: str) -> np.ndarray:
         """[T,...] array of one array-valued modality, e.g. ``clip.stack("depth")``.

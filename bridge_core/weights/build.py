@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from bridge_core.datasets.types import DEPTH, INSTANCE, SEMANTIC, Clip
-from bridge_core.errors import InputError
 from bridge_core.spec.models import (
     ClassRule,
     ControlSpec,
@@ -44,7 +43,7 @@ def weight_map(clip: Clip, control: ControlSpec, field: str = "controls") -> np.
             curve = keyframe_curve(clip.frame_indices, rule.keyframes)
             result = combine(result, curve[:, None, None], rule.op)
         elif isinstance(rule, DepthBandRule):
-            _require(clip, DEPTH, where)
+            clip.require(DEPTH, "this rule", where)
             band = depth_band(clip.stack(DEPTH), *rule.depth, rule.feather)
             result = combine(result, rule.value, rule.op, band)
         elif isinstance(rule, MaskRule):
@@ -53,17 +52,8 @@ def weight_map(clip: Clip, control: ControlSpec, field: str = "controls") -> np.
     return result
 
 
-def _require(clip: Clip, modality: str, where: str) -> None:
-    if modality not in clip.modalities:
-        raise InputError(
-            f"this rule needs {modality} but camera {clip.camera!r} has none "
-            f"(it has {', '.join(sorted(clip.modalities))})",
-            field=where,
-        )
-
-
 def _segments(clip: Clip, modality: str, where: str) -> tuple[np.ndarray, list[dict[int, str]]]:
     """Ids [T,H,W] and per-frame labels (class strings or prim paths)."""
-    _require(clip, modality, where)
+    clip.require(modality, "this rule", where)
     segmentations = [f.get(modality) for f in clip.frames]
     return np.stack([s.ids for s in segmentations]), [s.labels for s in segmentations]
