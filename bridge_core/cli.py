@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -17,20 +26,13 @@ from bridge_core.capture.command import capture
 from bridge_core.controls.build import build_control_stack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.summary import summarize
-from bridge_core.datasets.types import (
-    DEPTH,
-    INSTANCE,
-    NORMALS,
-    RGB,
-    SEMANTIC,
-    Dataset,
-    control_modality,
-)
 from bridge_core.errors import BridgeError, InputError
 from bridge_core.outputs import staged_folder
 from bridge_core.report.controls_export import export_clip
+from bridge_core.report.run_report import metrics_table
+from bridge_core.run.starter import default_controls, write_starter_spec
 from bridge_core.spec.load import dump_job_spec, job_spec_schema, load_job_specs
-from bridge_core.spec.models import ControlSpec, parse_frames
+from bridge_core.spec.models import parse_frames
 
 app = typer.Typer(
     add_completion=False,
@@ -96,22 +98,6 @@ def inspect(
         console.print("no semantic labels")
 
 
-def default_controls(data: Dataset) -> dict[str, ControlSpec]:
-    """Every control this dataset can give, at the default settings."""
-    have = data.modalities
-    sources = {
-        "edge": {RGB, DEPTH, SEMANTIC, INSTANCE, NORMALS},
-        "depth": {DEPTH},
-        "seg": {SEMANTIC, INSTANCE},
-        "blur": {RGB},
-    }
-    return {
-        name: ControlSpec()
-        for name, needs in sources.items()
-        if needs & have or control_modality(name) in have
-    }
-
-
 @app.command()
 def controls(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder or control video.")],
@@ -135,10 +121,7 @@ def controls(
         frame_range = job.input.frames
         length = length or job.input.clip_length
     if frames is not None:
-        try:
-            frame_range = parse_frames(frames)
-        except ValueError as exc:
-            raise InputError(str(exc), field="--frames") from exc
+        frame_range = _parse_frames_option(frames)
     if frame_range is not None and frame_range[1] is None:
         frame_range = (frame_range[0], sys.maxsize)
     clips = data.clips(cameras, length or DEFAULT_CLIP_LENGTH, frame_range)
@@ -186,6 +169,99 @@ def validate(
         console.print(dump_job_spec(loaded.spec), markup=False, highlight=False)
 
 
+def _parse_frames_option(frames: str | None) -> tuple[int, int | None] | None:
+    try:
+        return parse_frames(frames)
+    except ValueError as exc:
+        raise InputError(str(exc), field="--frames") from exc
+
+
+@app.command()
+def init(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder or control video.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Spec file to write (default: <dataset name>.yaml)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing spec file.")] = False,
+) -> None:
+    """Write a commented starter job spec for a dataset: its cameras, frames and classes."""
+    spec_path = out or Path(f"{dataset.resolve().stem}.yaml")
+    write_starter_spec(dataset, spec_path, overwrite=force)
+    console.print(f"wrote [bold]{escape(str(spec_path))}[/]; edit the prompts, then:")
+    console.print(f"  cosmos-bridge run {spec_path}", markup=False, highlight=False)
+
+
+class _RateColumn(ProgressColumn):
+    """Frames per second, or seconds per frame when slower than one a second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        if not speed:
+            return Text("-- frame/s")
+        return Text(f"{speed:.2f} frame/s" if speed >= 1 else f"{1 / speed:.1f} s/frame")
+
+
+class _RunBar:
+    """The run loop's progress, drawn by rich: frames done, rate, time left."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.task = None
+
+    def start(self, total: int, done: int) -> None:
+        self.task = self.progress.add_task("generating", total=total, completed=done)
+
+    def advance(self, frames: int) -> None:
+        self.progress.advance(self.task, frames)
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="Job spec (YAML/JSON) or Cosmos-Transfer spec.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model id: default, tiny, a hub id or a folder.")
+    ] = None,
+    frames: Annotated[str | None, typer.Option(help="Frame range START:STOP.")] = None,
+    force: Annotated[bool, typer.Option(help="Redo frames already done.")] = False,
+) -> None:
+    """Generate every variation of every selected frame, written back beside the labels."""
+    from bridge_core.run.loop import run_job
+    from bridge_core.run.models import resolve_model
+
+    job = _single_spec(spec)
+    frame_range = _parse_frames_option(frames)
+    resolved = resolve_model(job.model, model)
+    for note in resolved.notes:
+        console.print(f"[bold yellow]NOTE[/]: {escape(note)}")
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    try:
+        with progress:
+            result = run_job(job, resolved, frame_range, force, _RunBar(progress))
+    except KeyboardInterrupt:
+        errors.print(
+            "interrupted: every frame written so far is complete and in the manifest; "
+            "run the same command again to resume"
+        )
+        sys.exit(130)
+    metrics = result.metrics
+    if metrics.get("clips"):
+        console.print(metrics_table(metrics["clips"], metrics["mean"]))
+    per_frame = f", {result.seconds / result.generated:.2f} s/frame" if result.generated else ""
+    console.print(
+        f"{result.generated} frame(s) generated, {result.skipped} already done "
+        f"({result.seconds:.1f} s{per_frame}); label files as {result.label_mode}s"
+    )
+    console.print(f"outputs: {result.run_dir}", markup=False, highlight=False)
+
+
 @app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="Folder to write the demo into.")] = Path(
@@ -193,7 +269,7 @@ def demo(
     ),
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty workdir.")] = False,
 ) -> None:
-    """Run the whole path on the bundled sample dataset: controls, then (random) frames."""
+    """Run the whole path on the bundled sample dataset with the default (random) model."""
     from bridge_core.demo import run_demo
 
     run_demo(workdir, console, overwrite)

@@ -20,7 +20,13 @@ from transfer_model.cosmos.loading import (
 )
 from transfer_model.cosmos.memory import MEMORY_POLICIES, MemoryPolicy
 from transfer_model.cosmos.model import CosmosTransferModel
-from transfer_model.cosmos.prompts import CosmosReasonEncoder, PromptEmbeddingCache, TextEncoder
+from transfer_model.cosmos.prompts import (
+    CosmosReasonEncoder,
+    HashTextEncoder,
+    PromptEmbeddingCache,
+    TextEncoder,
+    hash_prompt_cache,
+)
 from transfer_model.cosmos.sampling import Branch, SampleResult, sample
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "CosmosReasonEncoder",
     "CosmosTransferModel",
     "GuardrailBlockedError",
+    "HashTextEncoder",
     "MemoryPolicy",
     "ModelAccessError",
     "ModelPreset",
@@ -45,6 +52,7 @@ __all__ = [
     "TransferModelError",
     "checker_for",
     "flow_scheduler",
+    "hash_prompt_cache",
     "load_transfer_model",
     "sample",
 ]

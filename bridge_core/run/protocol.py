@@ -22,11 +22,14 @@ class ModelRequirements:
     resolution_multiple: H and W must be multiples of this (VAE 8x * patch 2 = 16).
     frames_per_chunk:    frames the model generates at once; longer clips are chunked.
     supported_controls:  control names the model has branches for.
+    max_resolution:      (W, H) the model can take at most (its positional embedding's
+                         reach); None = no limit. Larger clips are resized down to fit.
     """
 
     resolution_multiple: int
     frames_per_chunk: int
     supported_controls: tuple[str, ...]
+    max_resolution: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,14 @@ class CosmosTransferModel:
             resolution_multiple=TOKEN_STRIDE,
             frames_per_chunk=self.frames_per_chunk,
             supported_controls=tuple(self.branches),
+            max_resolution=self.max_resolution,
         )
+
+    @property
+    def max_resolution(self) -> tuple[int, int]:
+        """(W, H) the learnable positional embedding covers: max_size latent pixels, 8 each."""
+        _, max_h, max_w = self.transformer.config.max_size
+        return 8 * max_w, 8 * max_h
 
     def check_inputs(self, controls: ControlStack, settings: SamplingSettings) -> None:
         """Raise ValueError naming what the model cannot take."""
@@ -128,8 +135,7 @@ class CosmosTransferModel:
             raise ValueError(
                 f"resolution {width}x{height} is not a multiple of {TOKEN_STRIDE}; pad or resize"
             )
-        # The learnable positional embedding covers max_size latent pixels, 8 image pixels each.
-        max_h, max_w = (8 * s for s in self.transformer.config.max_size[1:])
+        max_w, max_h = self.max_resolution
         if height > max_h or width > max_w:
             raise ValueError(
                 f"resolution {width}x{height} exceeds this model's maximum {max_w}x{max_h}"

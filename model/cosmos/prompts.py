@@ -12,6 +12,7 @@ import gc
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -151,3 +152,48 @@ class CosmosReasonEncoder:
             for h in hidden[1:]
         ]
         return torch.cat(standardised, dim=-1)
+
+
+class HashTextEncoder:
+    """A stand-in text encoder for the project's own (random or small) models: no download.
+
+    Why it exists: the tiny and small presets have no text encoder, and Cosmos-Reason1
+    is a 16 GB download made for the real model's 100k-wide embedding. So that a text
+    prompt still reaches such models through the same PromptEmbeddingCache path as the
+    real encoder's, each lower-cased word becomes a fixed random unit vector of the
+    model's embedding width, seeded by the word's hash; positions past the prompt stay
+    zero. Equal prompts give equal embeddings on every machine, different prompts
+    different ones; the vectors mean nothing, so prompts steer nothing meaningful yet.
+    """
+
+    ENCODER_ID = "cosmos-transfer-bridge/hash-text-encoder-v1"
+
+    def __init__(self, width: int):
+        self.width = width
+
+    def _word(self, word: str) -> torch.Tensor:
+        seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little") >> 1
+        vector = torch.randn(self.width, generator=torch.Generator().manual_seed(seed))
+        return vector / vector.norm()
+
+    def encode(self, prompts: list[str], max_length: int) -> torch.Tensor:
+        """-> [B, max_length, width]"""
+        out = torch.zeros(len(prompts), max_length, self.width)
+        for row, prompt in enumerate(prompts):
+            words = re.findall(r"\w+|[^\w\s]", prompt.lower())[:max_length]
+            for position, word in enumerate(words):
+                out[row, position] = self._word(word)
+        return out
+
+
+def hash_prompt_cache(
+    width: int, max_length: int = 128, folder: Path | None = None
+) -> PromptEmbeddingCache:
+    """A PromptEmbeddingCache in front of :class:`HashTextEncoder` of ``width``."""
+    return PromptEmbeddingCache(
+        encoder_id=f"{HashTextEncoder.ENCODER_ID}/{width}",
+        revision=None,
+        max_length=max_length,
+        load_encoder=lambda: HashTextEncoder(width),
+        folder=folder,
+    )

@@ -16,6 +16,7 @@ def test_exported_names() -> None:
             "CosmosReasonEncoder",
             "CosmosTransferModel",
             "GuardrailBlockedError",
+            "HashTextEncoder",
             "MemoryPolicy",
             "ModelAccessError",
             "ModelPreset",
@@ -27,6 +28,7 @@ def test_exported_names() -> None:
             "TransferModelError",
             "checker_for",
             "flow_scheduler",
+            "hash_prompt_cache",
             "load_transfer_model",
             "sample",
         ]

@@ -1,0 +1,84 @@
+"""A run's report: per clip a contact sheet and an mp4 preview per variation; the metrics table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from rich.table import Table
+
+from bridge_core.controls.stack import ControlStack
+from bridge_core.datasets.files import write_video
+from bridge_core.outputs import write_png
+from bridge_core.report.contact_sheet import contact_sheet, pick_frames
+from bridge_core.report.controls_export import SHEET_ORDER
+from bridge_core.run.files import atomic_path
+
+PREVIEW_FPS = 30.0
+# Previews are for looking at: at most this wide, so encoding them stays a small part of a run.
+PREVIEW_WIDTH = 640
+
+
+def write_clip_report(
+    folder: Path,
+    frame_indices: Sequence[int],
+    input_rgb: np.ndarray | None,
+    stack: ControlStack,
+    outputs: Mapping[str, np.ndarray],
+) -> None:
+    """``contact_sheet.png`` (input rgb | controls | each variation) and ``<variation>.mp4``.
+
+    input_rgb: [T,H,W,3] uint8 or None where the dataset has no rgb; outputs: variation
+    -> [T,H,W,3] uint8. Each file appears whole or not at all.
+    """
+    columns: dict[str, np.ndarray] = {}
+    if input_rgb is not None:
+        columns["input rgb"] = input_rgb
+    columns.update({name: stack.videos[name] for name in SHEET_ORDER if name in stack.videos})
+    columns.update(outputs)
+    labels = [f"#{i}" for i in frame_indices]
+    sheet = contact_sheet(columns, labels, pick_frames(len(frame_indices)))
+    with atomic_path(folder / "contact_sheet.png") as tmp:
+        write_png(tmp, sheet)
+    for variation, frames in outputs.items():
+        with atomic_path(folder / f"{variation}.mp4") as tmp:
+            write_video(tmp, _preview_size(frames), PREVIEW_FPS)
+
+
+def _preview_size(frames: np.ndarray) -> np.ndarray:
+    """[T,H,W,3] uint8 shrunk to PREVIEW_WIDTH wide where wider."""
+    _, h, w, _ = frames.shape
+    if w <= PREVIEW_WIDTH:
+        return frames
+    size = (PREVIEW_WIDTH, max(round(h * PREVIEW_WIDTH / w), 1))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def metrics_table(clips: Sequence[Mapping[str, Any]], means: Mapping[str, Any]) -> Table:
+    """A rich table: one row per clip and variation, then the mean per variation.
+
+    clips: run.json's ``metrics.clips``; means: its ``metrics.mean``.
+    """
+    table = Table("camera", "frames", "variation", "Edge F1", "Blur SSIM", title="adherence")
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    for clip in clips:
+        first, last = clip["frames"]
+        for variation, values in clip["variations"].items():
+            table.add_row(
+                clip["camera"],
+                f"{first}-{last}",
+                variation,
+                cell(values["edge_f1"]),
+                cell(values["blur_ssim"]),
+            )
+    for variation, values in means.items():
+        table.add_row(
+            "[bold]mean[/]", "", variation, cell(values["edge_f1"]), cell(values["blur_ssim"])
+        )
+    return table

@@ -1,0 +1,499 @@
+"""The run loop: spec -> dataset clips -> controls and weight maps -> model -> outputs.
+
+For every clip the controls are built once, fitted to the model's resolution, and
+every variation (prompt x seed) is generated from them; each frame is written beside
+its labels (see :mod:`bridge_core.run.layout`), recorded in the manifest, and the
+clip's report and metrics follow. What makes it safe to stop and rerun:
+
+- every file appears whole (temporary name, then rename); inputs are only read;
+- a frame counts as done when its manifest line names it with the same generation
+  digest (controls, clip, model, sampling, prompt, seed) and its file exists, so a
+  rerun of the same spec skips it, and a changed spec redoes it;
+- seeds are derived from the variation's seed and the clip's identity, so a redone
+  frame comes out the same; Ctrl-C while a frame is being written waits for that frame;
+- one run at a time per run folder (a lock file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from bridge_core.controls.build import build_control_stack
+from bridge_core.controls.stack import ControlStack
+from bridge_core.datasets.detect import open_dataset
+from bridge_core.datasets.files import read_json, read_rgb
+from bridge_core.datasets.types import CAMERA, RGB, Clip
+from bridge_core.errors import InputError, SpecError
+from bridge_core.report.run_report import write_clip_report
+from bridge_core.run.files import (
+    RunLock,
+    encode_png,
+    label_mode,
+    place_label,
+    remove_temps,
+    write_bytes_atomic,
+)
+from bridge_core.run.fit import fit_back, fit_controls, plan_fit
+from bridge_core.run.layout import REPORT_FOLDER, RUN_FILE, OutputLayout
+from bridge_core.run.manifest import Manifest, ManifestEntry
+from bridge_core.run.metrics import blur_ssim, edge_f1
+from bridge_core.run.models import ResolvedModel
+from bridge_core.run.protocol import SamplingSettings
+from bridge_core.spec.models import JobSpec, Variation
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+_PACKAGES = (
+    "cosmos-transfer-bridge",
+    "numpy",
+    "opencv-python-headless",
+    "pydantic",
+    "av",
+    "torch",
+    "diffusers",
+)
+
+
+class RunProgress(Protocol):
+    """What the loop reports while it runs (the CLI draws it as a progress bar)."""
+
+    def start(self, total: int, done: int) -> None:
+        """``total`` output frames selected, ``done`` of them already done."""
+
+    def advance(self, frames: int) -> None:
+        """``frames`` more output frames were written."""
+
+
+@dataclass
+class RunResult:
+    """What a run did. Frame counts are output frames (input frames x variations)."""
+
+    run_dir: Path
+    total: int
+    generated: int = 0
+    skipped: int = 0
+    label_mode: str = "symlink"
+    seconds: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage: read, controls (+ weight maps), fit, model, write, metrics, report."""
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - began
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + elapsed
+
+
+def digest(value: Any) -> str:
+    """sha256 of ``value`` as canonical JSON."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def clip_seed(variation_seed: int, clip: Clip) -> int:
+    """The seed a variation's clip is generated with: from the seed and the clip's identity.
+
+    Every clip gets its own noise, and the same clip always the same, whichever other
+    clips or frames are selected and however often the run is interrupted.
+    """
+    identity = f"{variation_seed}:{clip.camera}:{clip.frame_indices[0]}:{clip.frame_indices[-1]}"
+    return int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "little") >> 1
+
+
+@dataclass
+class _VariationPlan:
+    variation: Variation
+    prompt: str
+    seed: int
+    generation_digest: str
+    outputs: list[str]
+    todo: bool
+
+
+@dataclass
+class _ClipPlan:
+    clip: Clip
+    settings: SamplingSettings
+    variations: list[_VariationPlan]
+    report_dir: str
+    report_digest: str
+    report_todo: bool
+
+    @property
+    def frames_todo(self) -> int:
+        return sum(len(v.outputs) for v in self.variations if v.todo)
+
+
+@contextlib.contextmanager
+def _finish_before_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, so a frame, its links and its manifest line
+    are written together; the KeyboardInterrupt is raised after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _prompts(spec: JobSpec) -> list[tuple[Variation, str]]:
+    reserved = REPORT_FOLDER.casefold()
+    out = []
+    for i, variation in enumerate(spec.variations):
+        if variation.name.casefold() == reserved:
+            raise SpecError(
+                f"{variation.name!r} is the run's report folder; name the variation otherwise",
+                field=f"variations.{i}.name",
+            )
+        if variation.prompt is not None:
+            out.append((variation, variation.prompt))
+            continue
+        try:
+            text = variation.prompt_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(
+                f"cannot read the prompt file ({exc})", variation.prompt_file, "prompt_file"
+            ) from exc
+        if not text:
+            raise InputError("the prompt file is empty", variation.prompt_file, "prompt_file")
+        out.append((variation, text))
+    return out
+
+
+def _check_controls(spec: JobSpec, supported: tuple[str, ...]) -> None:
+    missing = [n for n, c in spec.controls.items() if c.enabled and n not in supported]
+    if missing:
+        raise SpecError(
+            f"the model has no branch for {', '.join(missing)} (it has {', '.join(supported)}); "
+            "disable those controls or use another model",
+            field="controls",
+        )
+
+
+def _package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def run_job(
+    spec: JobSpec,
+    resolved: ResolvedModel,
+    frames: tuple[int, int | None] | None = None,
+    force: bool = False,
+    progress: RunProgress | None = None,
+) -> RunResult:
+    """Generate every selected frame of every variation of ``spec`` with ``resolved``.
+
+    frames: (start, stop) overriding ``spec.input.frames``; force: redo frames already
+    done. Bad input raises a BridgeError before anything is written. A KeyboardInterrupt
+    leaves whole files and a manifest that lists exactly them; rerun to resume.
+    """
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    model = resolved.model
+    needs = model.requirements
+    _check_controls(spec, needs.supported_controls)
+    prompts = _prompts(spec)
+    dataset = open_dataset(spec.input.dataset)
+    clip_length = spec.input.clip_length or needs.frames_per_chunk
+    frame_range = frames if frames is not None else spec.input.frames
+    if frame_range is not None and frame_range[1] is None:
+        frame_range = (frame_range[0], sys.maxsize)
+    clips = dataset.clips(spec.input.cameras, clip_length, frame_range)
+    layout = OutputLayout(dataset, spec.output.run_name)
+    result = RunResult(layout.run_dir, total=0)
+    # Built before anything is written, so a control the data cannot give fails cleanly.
+    first_stack = _controls(clips[0], spec, result)
+
+    run_dir = layout.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):
+        removed = remove_temps(run_dir)
+        if removed:
+            log.warning("removed %d temporary file(s) an interrupted run left", removed)
+        manifest = Manifest(run_dir)
+        result.label_mode = label_mode(run_dir)
+        context = {
+            "controls": digest(spec.model_dump(mode="json")["controls"]),
+            "model": {
+                "id": resolved.id,
+                "revision": resolved.revision,
+                "weights": resolved.weights,
+            },
+        }
+        plans = [
+            _plan_clip(clip, spec, prompts, layout, manifest, context, force) for clip in clips
+        ]
+        result.total = sum(len(c.clip) * len(prompts) for c in plans)
+        todo = sum(p.frames_todo for p in plans)
+        result.skipped = result.total - todo
+        if progress is not None:
+            progress.start(result.total, result.skipped)
+        status = "failed"
+        try:
+            for plan in plans:
+                stack = first_stack if plan.clip is clips[0] else None
+                _run_clip(plan, stack, spec, resolved, layout, manifest, context, result, progress)
+                first_stack = None
+            status = "complete"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            manifest.rewrite()
+            result.seconds = time.perf_counter() - started
+            result.metrics = _collect_metrics(plans, run_dir)
+            _write_run_file(spec, resolved, result, status, started_at, frames, force, clip_length)
+    return result
+
+
+def _plan_clip(
+    clip: Clip,
+    spec: JobSpec,
+    prompts: list[tuple[Variation, str]],
+    layout: OutputLayout,
+    manifest: Manifest,
+    context: dict[str, Any],
+    force: bool,
+) -> _ClipPlan:
+    m = spec.model
+    settings = SamplingSettings(
+        num_steps=m.num_steps,
+        guidance=m.guidance,
+        # Conditional frames only join chunks; a clip must be longer than them.
+        num_conditional_frames=min(m.num_conditional_frames, len(clip) - 1),
+        sigma_max=m.sigma_max,
+    )
+    variations = []
+    for variation, prompt in prompts:
+        seed = clip_seed(variation.seed, clip)
+        generation = digest(
+            {
+                **context,
+                "clip": [clip.camera, clip.frame_indices],
+                "sampling": asdict(settings),
+                "prompt": prompt,
+                "negative_prompt": variation.negative_prompt,
+                "seed": seed,
+            }
+        )
+        outputs = [layout.rgb(variation.name, f) for f in clip.frames]
+        todo = force or not all(manifest.done(o, generation) for o in outputs)
+        variations.append(_VariationPlan(variation, prompt, seed, generation, outputs, todo))
+    report_dir = layout.report(clip)
+    report_digest = digest([v.generation_digest for v in variations])
+    metrics_path = layout.run_dir / report_dir / METRICS_FILE
+    report_todo = (
+        force
+        or any(v.todo for v in variations)
+        or not metrics_path.is_file()
+        or read_json(metrics_path).get("digest") != report_digest
+    )
+    return _ClipPlan(clip, settings, variations, report_dir, report_digest, report_todo)
+
+
+def _run_clip(
+    plan: _ClipPlan,
+    stack: ControlStack | None,
+    spec: JobSpec,
+    resolved: ResolvedModel,
+    layout: OutputLayout,
+    manifest: Manifest,
+    context: dict[str, Any],
+    result: RunResult,
+    progress: RunProgress | None,
+) -> None:
+    clip = plan.clip
+    if not plan.report_todo:
+        clip.release()
+        return
+    stack = stack or _controls(clip, spec, result)
+    fit = plan_fit(clip.size, resolved.model.requirements)
+    with result.timed("fit"):
+        fitted = fit_controls(stack, fit) if plan.frames_todo else None
+    run_dir = layout.run_dir
+    outputs: dict[str, np.ndarray] = {}
+    for v in plan.variations:
+        if not v.todo:
+            with result.timed("read"):
+                outputs[v.variation.name] = np.stack([read_rgb(run_dir / o) for o in v.outputs])
+            continue
+        with result.timed("model"):
+            generated = resolved.model.generate(
+                fitted, v.prompt, v.variation.negative_prompt, v.seed, plan.settings
+            )
+        with result.timed("fit"):
+            frames = fit_back(np.asarray(generated), fit)
+        for frame, picture, output in zip(clip.frames, frames, v.outputs, strict=True):
+            with _finish_before_interrupt(), result.timed("write"):
+                _write_frame(frame, picture, output, v, layout, manifest, context, result)
+            result.generated += 1
+            if progress is not None:
+                progress.advance(1)
+        outputs[v.variation.name] = frames
+    input_rgb = clip.stack(RGB) if RGB in clip.modalities else None
+    report_dir = run_dir / plan.report_dir
+    with result.timed("report"):
+        write_clip_report(report_dir, clip.frame_indices, input_rgb, stack, outputs)
+    with result.timed("metrics"):
+        metrics = {
+            "digest": plan.report_digest,
+            "camera": clip.camera,
+            "frames": [clip.frame_indices[0], clip.frame_indices[-1]],
+            "num_frames": len(clip),
+            "model_size": list(fit.model_size),
+            "variations": {
+                name: {
+                    "edge_f1": None if input_rgb is None else edge_f1(input_rgb, frames),
+                    "blur_ssim": None if input_rgb is None else blur_ssim(input_rgb, frames),
+                }
+                for name, frames in outputs.items()
+            },
+        }
+        write_bytes_atomic(report_dir / METRICS_FILE, json.dumps(metrics, indent=2).encode())
+    clip.release()
+
+
+def _controls(clip: Clip, spec: JobSpec, result: RunResult) -> ControlStack:
+    """Read the clip (every picture modality, as the controls and metrics need), then build
+    its controls and weight maps, timing both."""
+    with result.timed("read"):
+        clip.load(clip.modalities - {CAMERA})
+    with result.timed("controls"):
+        return build_control_stack(clip, spec.controls)
+
+
+def _write_frame(
+    frame: Any,
+    picture: np.ndarray,
+    output: str,
+    plan: _VariationPlan,
+    layout: OutputLayout,
+    manifest: Manifest,
+    context: dict[str, Any],
+    result: RunResult,
+) -> None:
+    """Labels first, then the rgb, then the manifest line: a line always names a whole frame."""
+    run_dir = layout.run_dir
+    for source, rel in layout.labels(plan.variation.name, frame):
+        place_label(source, run_dir / rel, result.label_mode)
+    data = encode_png(picture)
+    write_bytes_atomic(run_dir / output, data)
+    manifest.append(
+        [
+            ManifestEntry(
+                output=output,
+                source=layout.source(frame),
+                camera=frame.camera,
+                frame=frame.index,
+                variation=plan.variation.name,
+                prompt=plan.prompt,
+                seed=plan.seed,
+                controls_digest=context["controls"],
+                generation_digest=plan.generation_digest,
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+        ]
+    )
+
+
+def _collect_metrics(plans: list[_ClipPlan], run_dir: Path) -> dict[str, Any]:
+    """Per-clip metrics of the clips whose report is current, and frame-weighted means."""
+    clips = []
+    for plan in plans:
+        path = run_dir / plan.report_dir / METRICS_FILE
+        if not path.is_file():
+            continue
+        metrics = read_json(path)
+        if metrics.get("digest") == plan.report_digest:
+            clips.append({k: v for k, v in metrics.items() if k != "digest"})
+    means: dict[str, dict[str, float | None]] = {}
+    names = [v.variation.name for v in plans[0].variations] if plans else []
+    for name in names:
+        means[name] = {}
+        for key in ("edge_f1", "blur_ssim"):
+            pairs = [
+                (c["variations"][name][key], c["num_frames"])
+                for c in clips
+                if c["variations"][name][key] is not None
+            ]
+            weight = sum(n for _, n in pairs)
+            means[name][key] = sum(v * n for v, n in pairs) / weight if weight else None
+    return {"clips": clips, "mean": means}
+
+
+def _write_run_file(
+    spec: JobSpec,
+    resolved: ResolvedModel,
+    result: RunResult,
+    status: str,
+    started_at: datetime,
+    frames: tuple[int, int | None] | None,
+    force: bool,
+    clip_length: int,
+) -> None:
+    needs = resolved.model.requirements
+    record = {
+        "status": status,
+        "spec": spec.model_dump(mode="json"),
+        "overrides": {
+            "model": resolved.id if resolved.id != spec.model.id else None,
+            "frames": None if frames is None else list(frames),
+            "force": force,
+        },
+        "model": {
+            "id": resolved.id,
+            "revision": resolved.revision,
+            "random_weights": resolved.random,
+            "weights_sha256": resolved.weights,
+            "requirements": asdict(needs),
+            "notes": resolved.notes,
+        },
+        "clip_length": clip_length,
+        "label_files": result.label_mode,
+        "packages": _package_versions(),
+        "timing": {
+            "started": started_at.isoformat(timespec="seconds"),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(result.seconds, 3),
+            "stages": {k: round(v, 3) for k, v in result.stage_seconds.items()},
+            "frames_total": result.total,
+            "frames_generated": result.generated,
+            "frames_skipped": result.skipped,
+            "seconds_per_generated_frame": (
+                round(result.seconds / result.generated, 4) if result.generated else None
+            ),
+        },
+        "metrics": result.metrics,
+    }
+    write_bytes_atomic(result.run_dir / RUN_FILE, json.dumps(record, indent=2).encode())

@@ -1,0 +1,112 @@
+"""manifest.jsonl: one line per output frame, the record a rerun resumes from.
+
+A line is appended (one write) only after its frame's file was renamed into place, so
+a line always names a whole file. A run killed in the middle of an append leaves a
+last line without its newline; loading drops it (its frame is generated again,
+identically) and rewrites the file before anything else is appended. At the end of a
+run the manifest is rewritten in a fixed order, so it does not depend on where
+earlier runs were interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bridge_core.run.files import write_bytes_atomic
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FILE = "manifest.jsonl"
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One generated frame.
+
+    output:            path of the generated rgb, relative to the run folder
+    source:            the input rgb file, relative to the dataset folder (None where the
+                       input frame is not a file of its own, e.g. a video frame)
+    camera, frame:     the input frame
+    variation, prompt: what was asked; seed: the clip's seed given to the model
+    controls_digest:   sha256 of the spec's control settings
+    generation_digest: sha256 of everything that decides the pixels (controls, clip,
+                       model, sampling, prompt, seed): a rerun skips a frame only if equal
+    sha256:            of the output file's bytes
+    """
+
+    output: str
+    source: str | None
+    camera: str
+    frame: int
+    variation: str
+    prompt: str
+    seed: int
+    controls_digest: str
+    generation_digest: str
+    sha256: str
+
+    def line(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True) + "\n"
+
+
+class Manifest:
+    """The entries of a run folder's manifest, by output path (the last line wins)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.path = run_dir / MANIFEST_FILE
+        self.entries: dict[str, ManifestEntry] = {}
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        # Complete lines end with "\n": whatever follows the last one was cut by a kill.
+        complete, cut = lines[:-1], lines[-1]
+        dropped = int(bool(cut.strip()))
+        for line in complete:
+            try:
+                entry = ManifestEntry(**json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                dropped += 1
+                continue
+            self.entries[entry.output] = entry
+        if dropped:
+            log.warning("dropped %d incomplete line(s) of %s", dropped, self.path)
+            self.rewrite()
+
+    def done(self, output: str, generation_digest: str) -> bool:
+        """Whether ``output`` exists and was made with exactly these settings."""
+        entry = self.entries.get(output)
+        return (
+            entry is not None
+            and entry.generation_digest == generation_digest
+            and (self.run_dir / output).is_file()
+        )
+
+    def append(self, entries: Iterable[ManifestEntry]) -> None:
+        """Record frames whose files are already in place, in one write."""
+        entries = list(entries)
+        data = "".join(e.line() for e in entries).encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        self.entries.update((e.output, e) for e in entries)
+
+    def rewrite(self) -> None:
+        """The manifest in a fixed order (variation, camera, frame), written atomically;
+        entries whose file is gone are left out."""
+        present = [e for e in self.entries.values() if (self.run_dir / e.output).is_file()]
+        ordered = sorted(present, key=lambda e: (e.variation, e.camera, e.frame))
+        data = "".join(e.line() for e in ordered).encode("utf-8")
+        if not self.path.exists() or self.path.read_bytes() != data:
+            write_bytes_atomic(self.path, data)

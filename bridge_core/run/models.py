@@ -1,0 +1,130 @@
+"""From a model id to a TransferModel, with what a run records about it.
+
+The only place in bridge_core that imports torch and transfer_model, inside
+:func:`resolve_model`, so that bridge_core stays importable without them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge_core.errors import BridgeError, InputError
+from bridge_core.run.protocol import TransferModel
+from bridge_core.spec.models import ModelSpec
+
+DEFAULT_MODEL_ID = "default"
+TINY_MODEL_ID = "tiny"
+# The tiny model's weights come from this seed, so a run is reproducible anywhere.
+TINY_SEED = 0
+RANDOM_NOTICE = (
+    "model {id!r} is a RANDOM tiny model until the trained default model lands (issue 7): "
+    "its frames are noise that only prove dataset -> controls -> model -> frames runs, "
+    "not what the frames will look like."
+)
+
+
+class ModelNotInstalledError(InputError):
+    """The model extra (torch, diffusers) is not installed."""
+
+
+@dataclass
+class ResolvedModel:
+    """A model ready to generate, and what run.json records about it.
+
+    weights: module name -> sha256 of its parameters and buffers
+    random:  True when the weights are random, so the frames are noise
+    notes:   what a user should be told before the run
+    """
+
+    model: TransferModel
+    id: str
+    revision: str | None = None
+    weights: dict[str, str] = field(default_factory=dict)
+    random: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel:
+    """The model ``model_id`` (default: ``spec.id``) names, built or loaded for ``spec``.
+
+    "default" is, for now, the tiny random model (said loudly: its frames are noise);
+    "tiny" is that model; anything else is a hub id or a local folder for
+    transfer_model.load_transfer_model. Text prompts reach models without a text
+    encoder through a stand-in hash encoder.
+    """
+    model_id = model_id or spec.id
+    try:
+        import torch
+
+        import transfer_model
+    except ImportError as exc:
+        raise ModelNotInstalledError(
+            f"generating needs the model extra ({exc}); install it with: pip install -e '.[model]'"
+        ) from exc
+
+    device = None if spec.device == "auto" else spec.device
+    if model_id in (DEFAULT_MODEL_ID, TINY_MODEL_ID):
+        width = transfer_model.MODEL_PRESETS[TINY_MODEL_ID].text_embed_dim
+        # Random, not zeroed, branches: the controls then do reach the frames.
+        model = transfer_model.CosmosTransferModel.from_preset(
+            TINY_MODEL_ID,
+            seed=TINY_SEED,
+            zero_init_branches=False,
+            prompt_cache=transfer_model.hash_prompt_cache(width),
+            device=device or "cpu",
+        )
+        resolved = ResolvedModel(model, model_id, random=True)
+        resolved.notes.append(RANDOM_NOTICE.format(id=model_id))
+    else:
+        dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+        kwargs: dict[str, Any] = {}
+        if spec.revision is not None:
+            kwargs["revision"] = spec.revision
+        try:
+            model = transfer_model.load_transfer_model(
+                model_id,
+                device=device,
+                dtype=dtypes.get(spec.dtype),
+                memory=spec.memory,
+                **kwargs,
+            )
+        except BridgeError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot load model {model_id!r}: {exc}", field="model.id") from exc
+        revision = spec.revision
+        if revision is None and not Path(model_id).is_dir():
+            revision = transfer_model.PIPELINE_REVISION
+        resolved = ResolvedModel(model, model_id, revision)
+        if model.prompt_cache is None:
+            width = model.transformer.config.text_embed_dim
+            model.prompt_cache = transfer_model.hash_prompt_cache(width)
+            resolved.notes.append(
+                f"model {model_id!r} has no text encoder: prompts go through the stand-in hash "
+                "encoder, which gives them no meaning"
+            )
+    if spec.frames_per_chunk is not None:
+        model.frames_per_chunk = spec.frames_per_chunk
+    resolved.weights = weight_digests(model)
+    return resolved
+
+
+def weight_digests(model: Any) -> dict[str, str]:
+    """sha256 per module of a CosmosTransferModel, over its tensors' names, dtypes, bytes."""
+    import torch
+
+    modules = {"transformer": model.transformer, "vae": model.vae}
+    modules.update({f"controlnet/{n}": b for n, b in model.branches.items()})
+    digests = {}
+    for name, module in modules.items():
+        h = hashlib.sha256()
+        for key, tensor in sorted(module.state_dict().items()):
+            h.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            h.update(
+                tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
+            )
+        digests[name] = h.hexdigest()
+    return digests

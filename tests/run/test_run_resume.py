@@ -1,0 +1,182 @@
+"""Stopping and resuming: Ctrl-C, SIGKILL at random points, the run lock."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from run_helpers import InterruptingModel, file_hashes, starter
+
+import bridge_core
+from bridge_core.run import loop
+from bridge_core.run.files import LOCK_FILE, RunLock, RunLockedError, is_temp_name
+from bridge_core.run.layout import RUNS_FOLDER
+from bridge_core.run.loop import run_job
+
+SAMPLE = Path(bridge_core.__file__).resolve().parents[1] / "samples" / "datasets" / "warehouse_tiny"
+WORKER = Path(__file__).with_name("run_worker.py")
+
+
+def _run_files(run_dir: Path) -> dict[str, str]:
+    """Content of every output but run.json (its timing differs), links followed."""
+    return {k: v for k, v in file_hashes(run_dir, skip_runs=False).items() if k != "run.json"}
+
+
+def _links(run_dir: Path) -> dict[str, str]:
+    return {
+        p.relative_to(run_dir).as_posix(): os.readlink(p)
+        for p in run_dir.rglob("*")
+        if p.is_symlink()
+    }
+
+
+def _manifest_outputs(run_dir: Path) -> list[str]:
+    lines = (run_dir / "manifest.jsonl").read_text().splitlines()
+    return [json.loads(line)["output"] for line in lines]
+
+
+def _rgb_files(run_dir: Path) -> set[str]:
+    return {
+        p.relative_to(run_dir).as_posix()
+        for p in run_dir.rglob("rgb_*.png")
+        if "report" not in p.relative_to(run_dir).parts
+    }
+
+
+def _leftovers(run_dir: Path) -> list[Path]:
+    return [p for p in run_dir.rglob("*") if is_temp_name(p.name) or p.name == LOCK_FILE]
+
+
+def test_ctrl_c_after_two_clips_resumes_without_losing_or_duplicating(
+    tmp_path, ycb, tiny_resolved, small_model
+) -> None:
+    reference = Path(shutil.copytree(ycb, tmp_path / "reference"))
+    spec = starter(ycb)
+    interrupting = replace(tiny_resolved, model=InterruptingModel(tiny_resolved.model, after=2))
+    with pytest.raises(KeyboardInterrupt):
+        run_job(spec, interrupting)
+    run_dir = ycb / RUNS_FOLDER / "first_run"
+    # Two clip-variations were whole: Replicator_03 (1 frame) in both variations.
+    assert sorted(_manifest_outputs(run_dir)) == sorted(_rgb_files(run_dir))
+    assert len(_manifest_outputs(run_dir)) == 2
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    assert not _leftovers(run_dir)
+
+    resumed = run_job(spec, small_model)
+    assert (resumed.generated, resumed.skipped) == (10, 2)
+    outputs = _manifest_outputs(run_dir)
+    assert len(outputs) == len(set(outputs)) == 12
+
+    run_job(starter(reference), small_model)
+    assert _run_files(run_dir) == _run_files(reference / RUNS_FOLDER / "first_run")
+
+
+def test_ctrl_c_while_a_frame_is_written_waits_for_the_frame() -> None:
+    written = []
+    with pytest.raises(KeyboardInterrupt), loop._finish_before_interrupt():
+        os.kill(os.getpid(), signal.SIGINT)
+        written.append("frame")
+    assert written == ["frame"]
+    # The previous handler is back: Ctrl-C interrupts at once again.
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+
+
+def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_path) -> None:
+    def prepare(name: str) -> tuple[Path, Path]:
+        dataset = Path(shutil.copytree(SAMPLE, tmp_path / name / "warehouse"))
+        spec = starter(dataset, input={"clip_length": 2})
+        return dataset.parent / "warehouse.yaml", dataset / RUNS_FOLDER / spec.output.run_name
+
+    def worker(spec: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, str(WORKER), str(spec)], stderr=subprocess.PIPE)
+
+    reference_spec, reference = prepare("reference")
+    assert worker(reference_spec).wait(timeout=120) == 0
+    total = len(_manifest_outputs(reference))
+
+    spec, run_dir = prepare("killed")
+    rng = random.Random(7)
+    kills = 0
+    manifest = run_dir / "manifest.jsonl"
+
+    def lines() -> int:
+        return manifest.read_text().count("\n") if manifest.exists() else 0
+
+    while kills < 6:
+        # Kill once a few more frames are recorded, a random moment later: inside
+        # generation, between a frame's files, or during a clip's report.
+        target = lines() + rng.randint(1, 3)
+        assert target < total, "the run finished before six kills; give it more frames"
+        process = worker(spec)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and lines() < target and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.03))
+        assert process.poll() is None, "the worker ended before it was killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += 1
+        outputs = _manifest_outputs(run_dir)
+        assert len(outputs) == len(set(outputs))
+    finished = worker(spec)
+    _, stderr = finished.communicate(timeout=120)
+    assert finished.returncode == 0, stderr.decode()
+
+    assert _run_files(run_dir) == _run_files(reference)
+    assert _links(run_dir) == _links(reference)
+    outputs = _manifest_outputs(run_dir)
+    assert len(outputs) == len(set(outputs)) == total
+    assert not _leftovers(run_dir)
+
+
+def test_a_second_run_into_the_same_folder_is_refused(ycb, small_model) -> None:
+    spec = starter(ycb)
+    run_dir = ycb / RUNS_FOLDER / "first_run"
+    run_dir.mkdir(parents=True)
+    with RunLock(run_dir):
+        with pytest.raises(RunLockedError, match=rf"pid {os.getpid()} .* is writing to"):
+            run_job(spec, small_model)
+        assert os.listdir(run_dir) == [LOCK_FILE]
+    assert small_model.model.calls == 0
+
+
+def test_the_lock_of_a_dead_run_is_taken_over(ycb, small_model, caplog) -> None:
+    spec = starter(ycb)
+    run_dir = ycb / RUNS_FOLDER / "first_run"
+    run_dir.mkdir(parents=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (run_dir / LOCK_FILE).write_text(f"{gone.pid} {socket.gethostname()}\n")
+    with caplog.at_level(logging.WARNING):
+        result = run_job(spec, small_model, frames=(0, 1))
+    assert result.generated == 6
+    assert f"taking over the lock of run pid {gone.pid}" in caplog.text
+    assert not (run_dir / LOCK_FILE).exists()
+
+
+def test_an_empty_lock_is_refused_while_fresh_and_taken_over_when_old(ycb, small_model) -> None:
+    # Where hard links are refused, a kill between creating and writing the lock leaves it empty.
+    spec = starter(ycb)
+    run_dir = ycb / RUNS_FOLDER / "first_run"
+    run_dir.mkdir(parents=True)
+    lock = run_dir / LOCK_FILE
+    lock.touch()
+    with pytest.raises(RunLockedError, match="another cosmos-bridge run is starting"):
+        run_job(spec, small_model)
+    old = time.time() - 2 * RunLock.STALE_EMPTY_S
+    os.utime(lock, (old, old))
+    assert run_job(spec, small_model, frames=(0, 1)).generated == 6
+    assert not lock.exists()
