@@ -122,3 +122,15 @@ def test_control_stack_checks_shapes():
     video = np.zeros((2, 4, 4, 3), np.float32)
     with pytest.raises(ValueError, match=r"weight map has shape"):
         ControlStack({"edge": video}, {"edge": np.zeros((2, 4, 5), np.float32)})
+
+
+def test_a_floor_at_a_grazing_angle_has_no_depth_edges():
+    """A plane's inverse depth is linear in the image, even when depth changes fast."""
+    rows = np.arange(54, dtype=np.float32)[:, None]
+    inverse = 0.02 + 0.03 * rows + 0.001 * np.arange(96, dtype=np.float32)[None, :]
+    depth = np.broadcast_to(1.0 / inverse, (1, 54, 96)).astype(np.float32)
+    assert (depth[0, 1] / depth[0, 2] > 1.1).all()  # rows far apart: 4% jumps everywhere
+    assert not depth_edges(depth).any()
+    # A box standing on it still makes an edge.
+    depth[0, 20:30, 40:60] = depth[0, 29, 50] * 0.5
+    assert depth_edges(depth)[0, 20:30, 39:41].any()
