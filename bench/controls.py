@@ -39,6 +39,8 @@ def make_dataset(out: Path, frames: int) -> Path:
     on real captures; pictures are resized nearest-neighbour where values are ids.
     """
     source = REPO.parent / "shared/realdata/replicator-basicwriter-ycb/Replicator_04"
+    if not source.is_dir():
+        raise SystemExit(f"the bench reads the real YCB sample at {source}, which is missing")
     out.mkdir(parents=True)
     size = RESOLUTION
     for i in range(frames):
