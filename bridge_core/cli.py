@@ -8,16 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     Task,
-    TextColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -33,29 +28,17 @@ from bridge_core.report.run_report import metrics_table
 from bridge_core.run.starter import default_controls, write_starter_spec
 from bridge_core.spec.load import dump_job_spec, job_spec_schema, load_job_specs
 from bridge_core.spec.models import parse_frames
+from bridge_core.terminal import console, errors, progress_bar
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Photoreal training data from Isaac Sim: Replicator datasets -> Cosmos-Transfer controls.",
 )
-console = Console()
-errors = Console(stderr=True)
 
 # Frames per clip when neither the spec nor the command line says: the reference
 # model's chunk, so the controls are normalised over what the model sees at once.
 DEFAULT_CLIP_LENGTH = 93
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 app.command()(capture)
@@ -69,7 +52,7 @@ def inspect(
     """Layout, cameras, frames, resolution, modalities and semantic classes of a dataset."""
     data = open_dataset(dataset)
     total = sum(len(c.frames) for c in data.cameras.values())
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("reading labels", total=total)
         summary = summarize(data, on_frame=lambda: progress.advance(task))
     if as_json:
@@ -125,7 +108,7 @@ def controls(
     if frame_range is not None and frame_range[1] is None:
         frame_range = (frame_range[0], sys.maxsize)
     clips = data.clips(cameras, length or DEFAULT_CLIP_LENGTH, frame_range)
-    with staged_folder(out, overwrite) as staging, _progress() as progress:
+    with staged_folder(out, overwrite) as staging, progress_bar() as progress:
         task = progress.add_task("building controls", total=sum(len(c) for c in clips))
         for clip in clips:
             stack = build_control_stack(clip, control_specs)
@@ -234,14 +217,7 @@ def run(
     resolved = resolve_model(job.model, model)
     for note in resolved.notes:
         console.print(f"[bold yellow]NOTE[/]: {escape(note)}")
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
+    progress = progress_bar(_RateColumn(), transient=False)
     try:
         with progress:
             result = run_job(job, resolved, frame_range, force, _RunBar(progress))

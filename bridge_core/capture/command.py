@@ -10,13 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bridge_core.errors import BridgeError, InputError
 from bridge_core.outputs import staged_folder
-
-console = Console()
+from bridge_core.terminal import console, progress_bar
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -70,14 +67,7 @@ def capture(
     views = len(resolve_time_codes(loaded, frame_range)) * len(camera)
     with (
         staged_folder(out, overwrite) as staging,
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        ) as progress,
+        progress_bar() as progress,
     ):
         task = progress.add_task(f"capturing {scene.name}", total=views)
         result = capture_scene(
