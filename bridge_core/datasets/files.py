@@ -140,7 +140,10 @@ def write_video(path: Path, frames: np.ndarray, fps: float = 30.0) -> None:
         stream = container.add_stream("libx264", rate=round(fps))
         stream.width, stream.height = w + pad_w, h + pad_h
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18"}
+        # Constant quantiser, one thread, no psychovisual or macroblock-tree tuning: those
+        # depend on floating-point state, and the same frames must give the same bytes.
+        stream.thread_count = 1
+        stream.options = {"qp": "18", "threads": "1", "x264-params": "psy=0:mbtree=0:aq-mode=0"}
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
