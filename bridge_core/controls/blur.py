@@ -17,24 +17,39 @@ DOWNSCALE = 4
 REFERENCE_WIDTH = 1280
 
 
-def blur_control(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
-    """RGB [T,H,W,3] uint8 -> blurred control video [T,H,W,3] float32 in [0,1]."""
+def blurred_small(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """RGB [T,H,W,3] uint8 -> the blur at the size it is computed, [T,H/4,W/4,3] float32 in [0,1].
+
+    Everything finer than this size is gone, so comparisons of blurred pictures (Blur
+    SSIM) can be made here at a sixteenth of the cost.
+    """
     blur = BLUR_PRESETS[preset]
     t, h, w, _ = rgb.shape
-    small_size = (max(w // DOWNSCALE, 1), max(h // DOWNSCALE, 1))
+    small_w, small_h = max(w // DOWNSCALE, 1), max(h // DOWNSCALE, 1)
     scale = w / REFERENCE_WIDTH / DOWNSCALE
     diameter = max(round(blur.diameter * scale), 1)
-    out = np.empty((t, h, w, 3), dtype=np.float32)
+    out = np.empty((t, small_h, small_w, 3), dtype=np.float32)
 
     def blur_frame(i: int) -> None:
-        small = cv2.resize(rgb[i], small_size, interpolation=cv2.INTER_AREA)
-        # Filtering in float at the small size lets the upscale write the output
-        # directly, with no full-size uint8 picture to convert.
+        small = cv2.resize(rgb[i], (small_w, small_h), interpolation=cv2.INTER_AREA)
         small = small.astype(np.float32) * np.float32(1 / 255)
-        small = cv2.bilateralFilter(
+        out[i] = cv2.bilateralFilter(
             small, diameter, blur.sigma_color / 255, blur.sigma_space * scale
         )
-        cv2.resize(small, (w, h), dst=out[i], interpolation=cv2.INTER_LINEAR)
 
     for_each_frame(blur_frame, t)
+    return out
+
+
+def blur_control(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """RGB [T,H,W,3] uint8 -> blurred control video [T,H,W,3] float32 in [0,1]."""
+    t, h, w, _ = rgb.shape
+    small = blurred_small(rgb, preset)
+    out = np.empty((t, h, w, 3), dtype=np.float32)
+
+    def upscale(i: int) -> None:
+        # Upscaling straight into the output: no full-size intermediate to convert.
+        cv2.resize(small[i], (w, h), dst=out[i], interpolation=cv2.INTER_LINEAR)
+
+    for_each_frame(upscale, t)
     return out

@@ -13,12 +13,18 @@ _ROW_LABEL = 64
 
 
 def _tile(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[H,W], [H,W,3] float in [0,1] or uint8 -> [h,w,3] uint8 of ``size`` (w, h)."""
-    if picture.dtype != np.uint8:
-        picture = (np.clip(picture, 0.0, 1.0) * 255).astype(np.uint8)
-    if picture.ndim == 2:
-        picture = np.repeat(picture[..., None], 3, axis=2)
-    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    """[H,W], [H,W,3] float in [0,1] or uint8 -> [h,w,3] uint8 of ``size`` (w, h).
+
+    Shrinks first, then converts: a tile is a small fraction of the picture.
+    """
+    if picture.ndim == 3 and picture.strides[-1] == 0:
+        picture = picture[..., 0]  # a grey control's broadcast view: one real channel
+    small = cv2.resize(np.ascontiguousarray(picture), size, interpolation=cv2.INTER_AREA)
+    if small.dtype != np.uint8:
+        small = (np.clip(small, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    if small.ndim == 2:
+        small = np.repeat(small[..., None], 3, axis=2)
+    return small
 
 
 def _text(canvas: np.ndarray, text: str, x: int, y: int) -> None:

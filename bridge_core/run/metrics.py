@@ -11,8 +11,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from bridge_core.controls.blur import blur_control
+from bridge_core.controls.blur import blurred_small
 from bridge_core.controls.edge import canny_edges
+from bridge_core.parallel import for_each_frame
 
 METRIC_PRESET = "medium"
 # SSIM as Wang et al. (2004) define it: an 11x11 Gaussian window of sigma 1.5,
@@ -44,16 +45,21 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def blur_ssim(inputs: np.ndarray, outputs: np.ndarray, preset: str = METRIC_PRESET) -> float:
-    """Mean over frames of the SSIM of the blurred grey input and output, [T,H,W,3] uint8 each."""
-    blurred_in, blurred_out = blur_control(inputs, preset), blur_control(outputs, preset)
-    return float(
-        np.mean(
-            [
-                ssim(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.cvtColor(y, cv2.COLOR_RGB2GRAY))
-                for x, y in zip(blurred_in, blurred_out, strict=True)
-            ]
-        )
-    )
+    """Mean over frames of the SSIM of the blurred grey input and output, [T,H,W,3] uint8 each.
+
+    Compared at the size the blur is computed (a quarter of each side): the blurred
+    pictures hold nothing finer, and SSIM there costs a sixteenth.
+    """
+    blurred_in, blurred_out = blurred_small(inputs, preset), blurred_small(outputs, preset)
+    scores = np.empty(len(inputs))
+
+    def score(t: int) -> None:
+        grey_in = cv2.cvtColor(blurred_in[t], cv2.COLOR_RGB2GRAY)
+        grey_out = cv2.cvtColor(blurred_out[t], cv2.COLOR_RGB2GRAY)
+        scores[t] = ssim(grey_in, grey_out)
+
+    for_each_frame(score, len(inputs))
+    return float(scores.mean())
 
 
 def edge_f1(inputs: np.ndarray, outputs: np.ndarray, preset: str = METRIC_PRESET) -> float:
