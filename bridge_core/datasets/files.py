@@ -143,7 +143,12 @@ def write_video(path: Path, frames: np.ndarray, fps: float = 30.0) -> None:
         # Constant quantiser, one thread, no psychovisual or macroblock-tree tuning: those
         # depend on floating-point state, and the same frames must give the same bytes.
         stream.thread_count = 1
-        stream.options = {"qp": "18", "threads": "1", "x264-params": "psy=0:mbtree=0:aq-mode=0"}
+        stream.options = {
+            "qp": "18",
+            "preset": "veryfast",  # previews and control videos: speed over file size
+            "threads": "1",
+            "x264-params": "psy=0:mbtree=0:aq-mode=0",
+        }
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
