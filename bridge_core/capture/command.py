@@ -71,7 +71,14 @@ def capture(
     ):
         task = progress.add_task(f"capturing {scene.name}", total=views)
         result = capture_scene(
-            loaded, camera, staging, frame_range, size, device, lambda: progress.advance(task)
+            loaded,
+            camera,
+            staging,
+            frame_range,
+            size,
+            device,
+            lambda: progress.advance(task),
+            workers=None,  # one process per core for long captures on the CPU
         )
     per_view = 1000 * result.seconds / max(result.views, 1)
     console.print(
