@@ -41,14 +41,14 @@ from bridge_core.weights.rules import normalise_weights
 def build_control_stack(clip: Clip, controls: Mapping[str, ControlSpec]) -> ControlStack:
     """The enabled controls' videos and normalised weight maps for ``clip``."""
     enabled = {name: spec for name, spec in controls.items() if spec.enabled}
-    clip.load(_modalities_needed(clip, enabled))
+    clip.load(modalities_needed(clip, enabled))
     # One control at a time; each spreads its frames over the cores (bridge_core.parallel).
     videos = {name: control_video(clip, name, spec) for name, spec in enabled.items()}
     maps = {name: weight_map(clip, spec, f"controls.{name}") for name, spec in enabled.items()}
     return ControlStack(videos=videos, weights=normalise_weights(maps))
 
 
-def _modalities_needed(clip: Clip, controls: Mapping[str, ControlSpec]) -> set[str]:
+def modalities_needed(clip: Clip, controls: Mapping[str, ControlSpec]) -> set[str]:
     """What the controls may read, among what the clip has, so it is read in one pass.
 
     Instance ids are read only when asked for, or when there is no semantic

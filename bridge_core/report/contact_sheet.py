@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
+from bridge_core.parallel import for_each_frame
+
 TILE_WIDTH = 256
 _HEADER = 22
 _ROW_LABEL = 64
@@ -57,9 +59,15 @@ def contact_sheet(
     for c, name in enumerate(columns):
         _text(sheet, name, _ROW_LABEL + c * (tw + 4) + 4, 16)
     for r, t in enumerate(rows):
-        y = _HEADER + r * (th + 4)
-        _text(sheet, frame_labels[t], 4, y + th // 2)
-        for c, video in enumerate(columns.values()):
-            x = _ROW_LABEL + c * (tw + 4)
-            sheet[y : y + th, x : x + tw] = _tile(video[t], size)
+        _text(sheet, frame_labels[t], 4, _HEADER + r * (th + 4) + th // 2)
+    videos = list(columns.values())
+    # Tiles cover their own cells only, beside the labels: drawn after them, in any order.
+    cells = [(r, c) for r in range(len(rows)) for c in range(len(videos))]
+
+    def draw(i: int) -> None:
+        r, c = cells[i]
+        y, x = _HEADER + r * (th + 4), _ROW_LABEL + c * (tw + 4)
+        sheet[y : y + th, x : x + tw] = _tile(videos[c][rows[r]], size)
+
+    for_each_frame(draw, len(cells))
     return sheet

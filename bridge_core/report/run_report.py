@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,23 @@ def write_clip_report(
     columns.update({name: stack.videos[name] for name in SHEET_ORDER if name in stack.videos})
     columns.update(outputs)
     labels = [f"#{i}" for i in frame_indices]
-    sheet = contact_sheet(columns, labels, pick_frames(len(frame_indices)))
-    with atomic_path(folder / "contact_sheet.png") as tmp:
-        write_png(tmp, sheet)
-    for variation, frames in outputs.items():
-        with atomic_path(folder / f"{variation}.mp4") as tmp:
-            write_video(tmp, _preview_size(frames), PREVIEW_FPS)
+    folder.mkdir(parents=True, exist_ok=True)
+    # The previews' encoder runs on one core: beside the contact sheet, not after it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        previews = [
+            pool.submit(_write_preview, folder / f"{variation}.mp4", frames)
+            for variation, frames in outputs.items()
+        ]
+        sheet = contact_sheet(columns, labels, pick_frames(len(frame_indices)))
+        with atomic_path(folder / "contact_sheet.png") as tmp:
+            write_png(tmp, sheet)
+        for preview in previews:
+            preview.result()
+
+
+def _write_preview(path: Path, frames: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        write_video(tmp, _preview_size(frames), PREVIEW_FPS)
 
 
 def _preview_size(frames: np.ndarray) -> np.ndarray:

@@ -33,12 +33,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bridge_core.controls.build import build_control_stack
+from bridge_core.controls.build import build_control_stack, modalities_needed
 from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.files import read_json, read_rgb
-from bridge_core.datasets.types import CAMERA, RGB, Clip
+from bridge_core.datasets.types import RGB, Clip
 from bridge_core.errors import InputError, SpecError
+from bridge_core.parallel import for_each_frame
 from bridge_core.report.run_report import write_clip_report
 from bridge_core.run.files import (
     RunLock,
@@ -51,7 +52,7 @@ from bridge_core.run.files import (
 from bridge_core.run.fit import fit_back, fit_controls, plan_fit
 from bridge_core.run.layout import REPORT_FOLDER, RUN_FILE, OutputLayout
 from bridge_core.run.manifest import Manifest, ManifestEntry
-from bridge_core.run.metrics import blur_ssim, edge_f1
+from bridge_core.run.metrics import MetricReference
 from bridge_core.run.models import ResolvedModel
 from bridge_core.run.protocol import SamplingSettings
 from bridge_core.spec.models import JobSpec, Variation
@@ -354,9 +355,11 @@ def _run_clip(
             )
         with result.timed("fit"):
             frames = fit_back(np.asarray(generated), fit)
-        for frame, picture, output in zip(clip.frames, frames, v.outputs, strict=True):
+        with result.timed("write"):
+            encoded = _encode_frames(frames)
+        for frame, png, output in zip(clip.frames, encoded, v.outputs, strict=True):
             with _finish_before_interrupt(), result.timed("write"):
-                _write_frame(frame, picture, output, v, layout, manifest, context, result)
+                _write_frame(frame, png, output, v, layout, manifest, context, result)
             result.generated += 1
             if progress is not None:
                 progress.advance(1)
@@ -366,6 +369,8 @@ def _run_clip(
     with result.timed("report"):
         write_clip_report(report_dir, clip.frame_indices, input_rgb, stack, outputs)
     with result.timed("metrics"):
+        # The input's side of the metrics is computed once for every variation.
+        reference = None if input_rgb is None else MetricReference(input_rgb)
         metrics = {
             "digest": plan.report_digest,
             "camera": clip.camera,
@@ -373,10 +378,11 @@ def _run_clip(
             "num_frames": len(clip),
             "model_size": list(fit.model_size),
             "variations": {
-                name: {
-                    "edge_f1": None if input_rgb is None else edge_f1(input_rgb, frames),
-                    "blur_ssim": None if input_rgb is None else blur_ssim(input_rgb, frames),
-                }
+                name: (
+                    {"edge_f1": None, "blur_ssim": None}
+                    if reference is None
+                    else reference.scores(frames)
+                )
                 for name, frames in outputs.items()
             },
         }
@@ -385,17 +391,38 @@ def _run_clip(
 
 
 def _controls(clip: Clip, spec: JobSpec, result: RunResult) -> ControlStack:
-    """Read the clip (every picture modality, as the controls and metrics need), then build
-    its controls and weight maps, timing both."""
+    """Read what the controls need (the rgb among it, which the metrics and report need
+    too; nothing else: instance ids only where a control asks for them), then build the
+    controls and weight maps, timing both."""
+    enabled = {name: c for name, c in spec.controls.items() if c.enabled}
     with result.timed("read"):
-        clip.load(clip.modalities - {CAMERA})
+        clip.load(modalities_needed(clip, enabled) | ({RGB} & clip.modalities))
     with result.timed("controls"):
         return build_control_stack(clip, spec.controls)
 
 
+@dataclass(frozen=True)
+class _EncodedFrame:
+    data: bytes
+    sha256: str
+
+
+def _encode_frames(frames: np.ndarray) -> list[_EncodedFrame]:
+    """PNG bytes and their sha256 of every frame [T,H,W,3], frames spread over the cores;
+    the files are written after, in order (encoding writes nothing)."""
+    encoded: list[_EncodedFrame | None] = [None] * len(frames)
+
+    def encode(t: int) -> None:
+        data = encode_png(frames[t])
+        encoded[t] = _EncodedFrame(data, hashlib.sha256(data).hexdigest())
+
+    for_each_frame(encode, len(frames))
+    return encoded  # type: ignore[return-value]
+
+
 def _write_frame(
     frame: Any,
-    picture: np.ndarray,
+    png: _EncodedFrame,
     output: str,
     plan: _VariationPlan,
     layout: OutputLayout,
@@ -407,8 +434,7 @@ def _write_frame(
     run_dir = layout.run_dir
     for source, rel in layout.labels(plan.variation.name, frame):
         place_label(source, run_dir / rel, result.label_mode)
-    data = encode_png(picture)
-    write_bytes_atomic(run_dir / output, data)
+    write_bytes_atomic(run_dir / output, png.data)
     manifest.append(
         [
             ManifestEntry(
@@ -421,7 +447,7 @@ def _write_frame(
                 seed=plan.seed,
                 controls_digest=context["controls"],
                 generation_digest=plan.generation_digest,
-                sha256=hashlib.sha256(data).hexdigest(),
+                sha256=png.sha256,
             )
         ]
     )

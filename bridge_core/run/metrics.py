@@ -50,15 +50,18 @@ def blur_ssim(inputs: np.ndarray, outputs: np.ndarray, preset: str = METRIC_PRES
     Compared at the size the blur is computed (a quarter of each side): the blurred
     pictures hold nothing finer, and SSIM there costs a sixteenth.
     """
-    blurred_in, blurred_out = blurred_small(inputs, preset), blurred_small(outputs, preset)
-    scores = np.empty(len(inputs))
+    return _blur_ssim(blurred_small(inputs, preset), blurred_small(outputs, preset))
+
+
+def _blur_ssim(blurred_in: np.ndarray, blurred_out: np.ndarray) -> float:
+    scores = np.empty(len(blurred_in))
 
     def score(t: int) -> None:
         grey_in = cv2.cvtColor(blurred_in[t], cv2.COLOR_RGB2GRAY)
         grey_out = cv2.cvtColor(blurred_out[t], cv2.COLOR_RGB2GRAY)
         scores[t] = ssim(grey_in, grey_out)
 
-    for_each_frame(score, len(inputs))
+    for_each_frame(score, len(blurred_in))
     return float(scores.mean())
 
 
@@ -68,10 +71,32 @@ def edge_f1(inputs: np.ndarray, outputs: np.ndarray, preset: str = METRIC_PRESET
     Pixels are counted over all frames together (an edge pixel must be at the same
     place to match). With no edges on either side the score is 1; on one side only, 0.
     """
-    edges_in, edges_out = canny_edges(inputs, preset), canny_edges(outputs, preset)
+    return _edge_f1(canny_edges(inputs, preset), canny_edges(outputs, preset))
+
+
+def _edge_f1(edges_in: np.ndarray, edges_out: np.ndarray) -> float:
     matched = int(np.count_nonzero(edges_in & edges_out))
     total = int(np.count_nonzero(edges_in)) + int(np.count_nonzero(edges_out))
     if total == 0:
         return 1.0
     # F1 = 2PR / (P + R) = 2 |A and B| / (|A| + |B|)
     return 2.0 * matched / total
+
+
+class MetricReference:
+    """The input clip's side of both metrics, computed once for every variation's scores.
+
+    ``scores(outputs)`` equals ``{"edge_f1": edge_f1(inputs, outputs), "blur_ssim":
+    blur_ssim(inputs, outputs)}``.
+    """
+
+    def __init__(self, inputs: np.ndarray, preset: str = METRIC_PRESET):
+        self.preset = preset
+        self.edges = canny_edges(inputs, preset)
+        self.blurred = blurred_small(inputs, preset)
+
+    def scores(self, outputs: np.ndarray) -> dict[str, float]:
+        return {
+            "edge_f1": _edge_f1(self.edges, canny_edges(outputs, self.preset)),
+            "blur_ssim": _blur_ssim(self.blurred, blurred_small(outputs, self.preset)),
+        }

@@ -12,7 +12,7 @@ from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.run.fit import fit_back, fit_controls, pad_to_multiple, plan_fit
 from bridge_core.run.loop import clip_seed
-from bridge_core.run.metrics import blur_ssim, edge_f1, ssim
+from bridge_core.run.metrics import MetricReference, blur_ssim, edge_f1, ssim
 from bridge_core.run.protocol import ModelRequirements, SamplingSettings
 from transfer_model import HashTextEncoder
 
@@ -41,6 +41,16 @@ def test_blur_ssim(ycb_rgb) -> None:
     grey = np.linspace(0, 1, 64 * 64).reshape(64, 64)
     assert ssim(grey, grey) == pytest.approx(1.0)
     assert ssim(grey, 1 - grey) < 0
+
+
+def test_metric_reference_scores_as_the_metrics(ycb_rgb) -> None:
+    """The input's side computed once gives exactly the scores of edge_f1 and blur_ssim."""
+    reference = MetricReference(ycb_rgb)
+    for outputs in (ycb_rgb, np.roll(ycb_rgb, 3, axis=2), 255 - ycb_rgb):
+        assert reference.scores(outputs) == {
+            "edge_f1": edge_f1(ycb_rgb, outputs),
+            "blur_ssim": blur_ssim(ycb_rgb, outputs),
+        }
 
 
 def test_pad_to_multiple() -> None:
