@@ -86,10 +86,7 @@ def control_video(clip: Clip, name: str, spec: ControlSpec) -> np.ndarray:
         if spec.source == "auto" and SEMANTIC not in have and INSTANCE in have:
             modality = INSTANCE
         clip.require(modality, f"the {name} control", field)
-        segmentations = [f.get(modality) for f in clip.frames]
-        return seg_control(
-            np.stack([s.ids for s in segmentations]), [s.labels for s in segmentations]
-        )
+        return seg_control(clip.stack(modality), clip.labels(modality))
     if name == "edge":
         return edge_control(_edges(clip, spec.source, preset, field))
     if name == "blur":
@@ -125,7 +122,7 @@ def _edges(clip: Clip, source: str, preset: str, field: str) -> np.ndarray:
         # sample scenes and the real YCB capture, and save decoding a picture a frame.
         modality = SEMANTIC if SEMANTIC in have else INSTANCE if INSTANCE in have else None
         if modality is not None:
-            edges |= segment_edges(np.stack([f.get(modality).ids for f in clip.frames]))
+            edges |= segment_edges(clip.stack(modality))
     return edges
 
 

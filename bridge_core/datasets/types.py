@@ -196,7 +196,8 @@ class Clip:
             )
 
     def stack(self, modality: str) -> np.ndarray:
-        """[T,...] array of one array-valued modality, e.g. ``clip.stack("depth")``.
+        """[T,...] array of one modality, e.g. ``clip.stack("depth")``; for a segmentation,
+        its ids [T,H,W] (their meaning per frame: :meth:`labels`).
 
         Kept until :meth:`release`, since several controls read the same stack;
         callers must not modify it.
@@ -204,8 +205,15 @@ class Clip:
         if modality not in self._stacks:
             self.load([modality])
             self.size  # noqa: B018 -- raises a clear error on mixed sizes
-            self._stacks[modality] = np.stack([f.get(modality) for f in self.frames])
+            arrays = [_array_of(f.get(modality)) for f in self.frames]
+            out = np.empty((len(arrays), *arrays[0].shape), np.result_type(*arrays))
+            for_each_frame(lambda t: out.__setitem__(t, arrays[t]), len(arrays))
+            self._stacks[modality] = out
         return self._stacks[modality]
+
+    def labels(self, modality: str) -> list[dict[int, str]]:
+        """Per frame, what the ids of a segmentation modality mean (class or prim path)."""
+        return [f.get(modality).labels for f in self.frames]
 
     def load(self, modalities: Iterable[str]) -> None:
         """Read ``modalities`` of every frame, frames in parallel threads.
@@ -219,6 +227,10 @@ class Clip:
         self._stacks.clear()
         for f in self.frames:
             f.release()
+
+
+def _array_of(value: Any) -> np.ndarray:
+    return value.ids if isinstance(value, Segmentation) else value
 
 
 @dataclass(eq=False)

@@ -55,5 +55,4 @@ def weight_map(clip: Clip, control: ControlSpec, field: str = "controls") -> np.
 def _segments(clip: Clip, modality: str, where: str) -> tuple[np.ndarray, list[dict[int, str]]]:
     """Ids [T,H,W] and per-frame labels (class strings or prim paths)."""
     clip.require(modality, "this rule", where)
-    segmentations = [f.get(modality) for f in clip.frames]
-    return np.stack([s.ids for s in segmentations]), [s.labels for s in segmentations]
+    return clip.stack(modality), clip.labels(modality)
