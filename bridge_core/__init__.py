@@ -7,8 +7,7 @@ imports the model protocol from here without loading the run loop).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from bridge_core._lazy import lazy_exports
 
 _EXPORTS = {
     # datasets
@@ -47,7 +46,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'bridge_core' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -14,9 +14,10 @@ import re
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+
+from tests.replicator_geometry import camera_matrices, pixel_rays, project, read_rgba
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
@@ -63,13 +64,6 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _rgba(path: Path) -> np.ndarray:
-    """[H,W,4] uint8 RGBA (cv2 reads BGRA)."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    assert img is not None and img.ndim == 3 and img.shape[2] == 4, path
-    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-
-
 def _colour_key(key: str) -> tuple[int, ...]:
     return tuple(ast.literal_eval(key))
 
@@ -86,31 +80,9 @@ def _views(root: Path):
 
 
 def _camera(rp: Path, nnnn: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    cp = json.loads((rp / "camera_params" / f"camera_params_{nnnn}.json").read_text())
-    view = np.array(cp["cameraViewTransform"], float).reshape(4, 4)
-    proj = np.array(cp["cameraProjection"], float).reshape(4, 4)
-    return view, proj, tuple(cp["renderProductResolution"])
-
-
-def project(points: np.ndarray, view: np.ndarray, proj: np.ndarray, res) -> np.ndarray:
-    """World points [N,3] -> pixel (u, v) [N,2], row-vector convention: clip = p @ V @ P."""
-    p = np.c_[points, np.ones(len(points))] @ view @ proj
-    ndc = p[:, :3] / p[:, 3:4]
-    w, h = res
-    return np.c_[(ndc[:, 0] + 1) / 2 * w, (1 - ndc[:, 1]) / 2 * h]
-
-
-def pixel_rays(view: np.ndarray, proj: np.ndarray, res) -> tuple[np.ndarray, np.ndarray]:
-    """Camera position [3] and world ray directions [H,W,3] through pixel centres, scaled to
-    camera-space z = -1 (so t is the image-plane distance). Inverse of the row-vector
-    conventions: camera-to-world = inv(V), translation in its last row, camera looks along -Z."""
-    w, h = res
-    c2w = np.linalg.inv(view)
-    u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
-    x = (2 * u / w - 1) / proj[0, 0]
-    y = (1 - 2 * v / h) / proj[1, 1]
-    cam = np.stack([x, y, -np.ones_like(x)], axis=-1)
-    return c2w[3, :3], cam @ c2w[:3, :3]
+    return camera_matrices(
+        json.loads((rp / "camera_params" / f"camera_params_{nnnn}.json").read_text())
+    )
 
 
 def _file(rp: Path, ann: str, nnnn: str, kind: str = "", ext: str = "json") -> Path:
@@ -209,7 +181,7 @@ def test_dtypes_and_json_keys_match_real(small: Path) -> None:
             seg_dir / f"semantic_segmentation_{nnnn}.png",
             ins_dir / f"instance_segmentation_{nnnn}.png",
         ):
-            assert _rgba(png).shape == (*d.shape, 4)
+            assert read_rgba(png).shape == (*d.shape, 4)
 
 
 def test_segmentation_colours_and_boxes_are_consistent(small: Path) -> None:
@@ -220,12 +192,12 @@ def test_segmentation_colours_and_boxes_are_consistent(small: Path) -> None:
             ("instance_segmentation", "mapping"),
         ):
             png, js = _file(rp, ann, nnnn, ext="png"), _file(rp, ann, nnnn, kind)
-            img = _rgba(png)
+            img = read_rgba(png)
             used = {tuple(c) for c in np.unique(img.reshape(-1, 4), axis=0)}
             keys = {_colour_key(k) for k in json.loads(js.read_text())}
             assert used <= keys, png
         depth = np.load(rp / "distance_to_image_plane" / f"distance_to_image_plane_{nnnn}.npy")
-        ins = _rgba(ins_dir / f"instance_segmentation_{nnnn}.png")
+        ins = read_rgba(ins_dir / f"instance_segmentation_{nnnn}.png")
         assert (ins[np.isinf(depth)] == 0).all()  # no hit -> BACKGROUND (0,0,0,0)
         mapping_json = _json(_file(rp, "instance_segmentation", nnnn, "mapping"))
         mapping = {v: _colour_key(k) for k, v in mapping_json.items()}
@@ -248,7 +220,7 @@ def test_floor_depth_matches_analytic_plane(large: Path) -> None:
             (rp / "semantic_segmentation" / f"semantic_segmentation_labels_{nnnn}.json").read_text()
         )
         floor = next(_colour_key(k) for k, v in labels.items() if v["class"] == "floor")
-        seg = _rgba(rp / "semantic_segmentation" / f"semantic_segmentation_{nnnn}.png")
+        seg = read_rgba(rp / "semantic_segmentation" / f"semantic_segmentation_{nnnn}.png")
         mask = (seg == floor).all(axis=-1)
         assert mask.mean() > 0.1
         t = -eye[2] / dirs[..., 2]  # floor is z = 0 in Isaac's Z-up world
@@ -279,7 +251,7 @@ def test_object_centre_projects_onto_its_instance(
         assert 0 <= u < res[0] and 0 <= v < res[1], (rp.name, nnnn)
         ins_dir = rp / "instance_segmentation"
         colour = tuple(
-            int(c) for c in _rgba(ins_dir / f"instance_segmentation_{nnnn}.png")[int(v), int(u)]
+            int(c) for c in read_rgba(ins_dir / f"instance_segmentation_{nnnn}.png")[int(v), int(u)]
         )
         mapping = json.loads((ins_dir / f"instance_segmentation_mapping_{nnnn}.json").read_text())
         assert mapping[str(colour)] == prim_path, (rp.name, nnnn)

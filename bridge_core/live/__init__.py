@@ -13,8 +13,7 @@ the run loop until it needs them.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from bridge_core._lazy import lazy_exports
 
 _EXPORTS = {
     "ANNOTATORS": "bridge_core.live.data",
@@ -34,7 +33,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

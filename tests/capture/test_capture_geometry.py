@@ -6,44 +6,18 @@ import ast
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from pxr import Gf, Usd, UsdGeom, UsdSemantics
 
 from bridge_core.capture.capture import capture_scene
 from tests.capture.conftest import WAREHOUSE
+from tests.replicator_geometry import camera_matrices, pixel_rays, project, read_rgba
 
 
 def _camera(folder: Path, n: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int], dict]:
     cp = json.loads(next(folder.rglob(f"camera_params_{n}.json")).read_text())
-    view = np.array(cp["cameraViewTransform"]).reshape(4, 4)
-    proj = np.array(cp["cameraProjection"]).reshape(4, 4)
-    return view, proj, tuple(cp["renderProductResolution"]), cp
-
-
-def project(points: np.ndarray, view: np.ndarray, proj: np.ndarray, res) -> np.ndarray:
-    """World points [N,3] -> pixel (u, v) [N,2], row vectors: clip = p @ V @ P."""
-    p = np.c_[points, np.ones(len(points))] @ view @ proj
-    ndc = p[:, :3] / p[:, 3:4]
-    w, h = res
-    return np.c_[(ndc[:, 0] + 1) / 2 * w, (1 - ndc[:, 1]) / 2 * h]
-
-
-def pixel_rays(view: np.ndarray, proj: np.ndarray, res) -> tuple[np.ndarray, np.ndarray]:
-    """Camera position [3] and world ray directions [H,W,3] through pixel centres, scaled to
-    camera-space z = -1 (inverse of the row-vector conventions, camera looking along -Z)."""
-    w, h = res
-    c2w = np.linalg.inv(view)
-    u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
-    x = (2 * u / w - 1) / proj[0, 0]
-    y = (1 - 2 * v / h) / proj[1, 1]
-    cam = np.stack([x, y, -np.ones_like(x)], axis=-1)
-    return c2w[3, :3], cam @ c2w[:3, :3]
-
-
-def _rgba(path: Path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+    return (*camera_matrices(cp), cp)
 
 
 def _plane_stage(path: Path, up: str, meters_per_unit: float) -> Path:
@@ -95,7 +69,7 @@ def test_plane_depth_matches_analytic(tmp_path: Path, up: str, meters_per_unit: 
     t = -eye[axis] / dirs[..., axis]  # scene units to the plane height 0
     labels = json.loads((out / "semantic_segmentation_labels_0000.json").read_text())
     floor = next(ast.literal_eval(k) for k, v in labels.items() if v["class"] == "floor")
-    mask = (_rgba(out / "semantic_segmentation_0000.png") == floor).all(axis=-1)
+    mask = (read_rgba(out / "semantic_segmentation_0000.png") == floor).all(axis=-1)
     assert mask.mean() > 0.5
     plane = np.load(out / "distance_to_image_plane_0000.npy")
     radial = np.load(out / "distance_to_camera_0000.npy")
@@ -111,7 +85,7 @@ def test_plane_depth_matches_analytic(tmp_path: Path, up: str, meters_per_unit: 
     cube[3 - axis] = (-0.5 if up == "Y" else 0.5) / meters_per_unit
     u, v = project(cube[None], view, proj, res)[0]
     cube_color = next(ast.literal_eval(k) for k, v in labels.items() if v["class"] == "cube")
-    sem = _rgba(out / "semantic_segmentation_0000.png")
+    sem = read_rgba(out / "semantic_segmentation_0000.png")
     assert tuple(sem[int(v), int(u)]) == cube_color
 
 
@@ -153,7 +127,7 @@ def test_known_points_project_onto_their_segment(
             ins = folder / "instance_segmentation"
             mapping = json.loads((ins / f"instance_segmentation_mapping_{n}.json").read_text())
             colour = next(ast.literal_eval(k) for k, p in mapping.items() if p == reported)
-            picture = _rgba(ins / f"instance_segmentation_{n}.png")
+            picture = read_rgba(ins / f"instance_segmentation_{n}.png")
             assert colour in _neighbourhood(picture, u, v), (rp, n)
             checked += 1
     assert checked >= 3
@@ -179,7 +153,7 @@ def test_moving_object_moves(warehouse_multi: Path) -> None:
     def mask(n: str, path: str) -> np.ndarray:
         mapping = json.loads((ins / f"instance_segmentation_mapping_{n}.json").read_text())
         colour = next(ast.literal_eval(k) for k, p in mapping.items() if p == path)
-        return (_rgba(ins / f"instance_segmentation_{n}.png") == colour).all(axis=-1)
+        return (read_rgba(ins / f"instance_segmentation_{n}.png") == colour).all(axis=-1)
 
     forklift, walls = "/World/Warehouse/Forklift_01", "/World/Warehouse/Walls"
     assert mask("0000", forklift).sum() > 50
