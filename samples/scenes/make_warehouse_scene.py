@@ -26,7 +26,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from pxr import Gf, Sdf, Usd, UsdGeom, UsdSemantics, Vt
+from pxr import Gf, Sdf, Usd, UsdGeom
+
+from bridge_core.trainset.authoring import box, label, look_at, new_stage
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "warehouse.usda"
 FRAMES = 48  # time codes 0..47
@@ -43,11 +45,6 @@ DARK = (0.03, 0.03, 0.035)
 ORANGE = (0.95, 0.25, 0.02)
 
 
-def label(prim: Usd.Prim, *classes: str) -> None:
-    """UsdSemantics LabelsAPI, instance "class" (what Isaac Sim 4.5+ writes)."""
-    UsdSemantics.LabelsAPI.Apply(prim, "class").CreateLabelsAttr().Set(Vt.TokenArray(classes))
-
-
 def legacy_label(prim: Usd.Prim, cls: str) -> None:
     """The pre-4.5 Semantics schema, as omni.isaac.core's add_update_semantics authored it."""
     prim.AddAppliedSchema("SemanticsAPI:Semantics")
@@ -57,17 +54,6 @@ def legacy_label(prim: Usd.Prim, cls: str) -> None:
     prim.CreateAttribute("semantic:Semantics:params:semanticData", Sdf.ValueTypeNames.String).Set(
         cls
     )
-
-
-def box(stage: Usd.Stage, path: str, center, size, color) -> UsdGeom.Cube:
-    """A Cube gprim of edge 1 scaled to ``size`` (x, y, z) metres at ``center``."""
-    cube = UsdGeom.Cube.Define(stage, path)
-    cube.CreateSizeAttr(1.0)
-    cube.CreateDisplayColorAttr([Gf.Vec3f(*color)])
-    xf = UsdGeom.XformCommonAPI(cube)
-    xf.SetTranslate(Gf.Vec3d(*center))
-    xf.SetScale(Gf.Vec3f(*size))
-    return cube
 
 
 def on_floor(x: float, y: float, z0: float, dx: float, dy: float, dz: float):
@@ -240,19 +226,6 @@ def build_hidden(stage: Usd.Stage) -> None:
     label(hidden.GetPrim(), "hidden")
 
 
-def look_at(eye, target) -> Gf.Matrix4d:
-    """Camera-to-world (row vectors) looking from eye at target, +Z up: USD cameras look
-    along their -Z with +Y up."""
-    eye, target = np.asarray(eye, float), np.asarray(target, float)
-    back = (eye - target) / np.linalg.norm(eye - target)
-    right = np.cross([0.0, 0.0, 1.0], back)
-    right /= np.linalg.norm(right)
-    up = np.cross(back, right)
-    m = np.eye(4)
-    m[0, :3], m[1, :3], m[2, :3], m[3, :3] = right, up, back, eye
-    return Gf.Matrix4d(m.tolist())
-
-
 def build_cameras(stage: Usd.Stage) -> None:
     for name, focal in (("Overview", 18.0), ("Aisle", 24.0)):
         cam = UsdGeom.Camera.Define(stage, f"/World/Cameras/{name}")
@@ -275,14 +248,7 @@ def build_cameras(stage: Usd.Stage) -> None:
 def make_warehouse_scene(out: Path = DEFAULT_OUT) -> Path:
     """Write the scene to ``out`` (.usda) and return the path."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Usd.Stage.CreateNew(str(out))
-    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
-    UsdGeom.SetStageMetersPerUnit(stage, 1.0)
-    stage.SetStartTimeCode(0)
-    stage.SetEndTimeCode(FRAMES - 1)
-    stage.SetTimeCodesPerSecond(FPS)
-    stage.SetDefaultPrim(UsdGeom.Xform.Define(stage, "/World").GetPrim())
+    stage = new_stage(out, FRAMES, FPS)
     stage.GetRootLayer().documentation = "Sample warehouse for cosmos-bridge capture (generated)."
     UsdGeom.Xform.Define(stage, "/World/Warehouse")
     build_floor(stage)

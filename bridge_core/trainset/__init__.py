@@ -1,0 +1,1 @@
+"""Training pairs: procedural warehouse layouts, capture controls and Cycles-rendered targets."""
