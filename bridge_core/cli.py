@@ -29,6 +29,7 @@ from bridge_core.run.starter import default_controls, write_starter_spec
 from bridge_core.spec.load import dump_job_spec, job_spec_schema, load_job_specs
 from bridge_core.spec.models import parse_frames
 from bridge_core.terminal import console, errors, progress_bar
+from bridge_core.train.command import train_default
 
 app = typer.Typer(
     add_completion=False,
@@ -42,6 +43,7 @@ DEFAULT_CLIP_LENGTH = 93
 
 
 app.command()(capture)
+app.command()(train_default)
 
 
 @app.command()

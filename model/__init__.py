@@ -14,6 +14,7 @@ from transfer_model.cosmos.errors import (
 from transfer_model.cosmos.guardrail import PassThroughChecker, SafetyChecker, checker_for
 from transfer_model.cosmos.loading import (
     BRANCH_REVISION,
+    DEFAULT_MODEL_DIR,
     DEFAULT_REPO,
     PIPELINE_REVISION,
     load_transfer_model,
@@ -31,6 +32,7 @@ from transfer_model.cosmos.sampling import Branch, SampleResult, sample
 
 __all__ = [
     "BRANCH_REVISION",
+    "DEFAULT_MODEL_DIR",
     "DEFAULT_REPO",
     "MEMORY_POLICIES",
     "MODEL_PRESETS",

@@ -39,6 +39,7 @@ class ModelPreset:
     max_size: tuple[int, int, int]  # latent (T, H, W) the positional embeddings cover
     frames_per_chunk: int  # pixel frames, 1 + 4k
     img_context_dim: int | None = None  # image-context tokens, as in diffusers' Transfer tests
+    vae_dim_mult: tuple[int, ...] = (1, 1, 1, 1)
 
     @property
     def width(self) -> int:
@@ -77,6 +78,21 @@ MODEL_PRESETS: dict[str, ModelPreset] = {
         adaln_lora_dim=32,
         vae_base_dim=8,
         max_size=(16, 64, 64),
+        frames_per_chunk=9,
+    ),
+    # The shipped default model (trained, see bridge_core/train): "small" narrowed to fit
+    # 30 MB in fp16 with four branches, up to 256x256.
+    "default": ModelPreset(
+        num_layers=8,
+        num_heads=3,
+        head_dim=64,
+        inject_every=4,
+        text_embed_dim=64,
+        mlp_ratio=4.0,
+        adaln_lora_dim=32,
+        vae_base_dim=32,
+        vae_dim_mult=(1, 1, 2, 2),
+        max_size=(16, 32, 32),
         frames_per_chunk=9,
     ),
 }
@@ -164,7 +180,7 @@ def build_vae(preset: ModelPreset) -> AutoencoderKLWan:
     return AutoencoderKLWan(
         base_dim=preset.vae_base_dim,
         z_dim=LATENT_CHANNELS,
-        dim_mult=[1, 1, 1, 1],
+        dim_mult=list(preset.vae_dim_mult),
         num_res_blocks=1,
         temperal_downsample=[False, True, True],
     )

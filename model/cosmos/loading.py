@@ -34,9 +34,17 @@ from transfer_model.cosmos.errors import CheckpointFormatError, ModelAccessError
 from transfer_model.cosmos.guardrail import Origin
 from transfer_model.cosmos.memory import MemoryPolicy
 from transfer_model.cosmos.model import MARKER_FILE, CosmosTransferModel
-from transfer_model.cosmos.prompts import CosmosReasonEncoder, PromptEmbeddingCache
+from transfer_model.cosmos.prompts import (
+    CosmosReasonEncoder,
+    HashTextEncoder,
+    PromptEmbeddingCache,
+    hash_prompt_cache,
+)
 
 DEFAULT_REPO = "nvidia/Cosmos-Transfer2.5-2B"
+# The project's own small model, trained by `cosmos-bridge train-default`, shipped inside
+# the package (see its README.md, the model card).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 PIPELINE_REVISION = "diffusers/general"
 BRANCH_REVISION = "diffusers/controlnet/general/{control}"
 # What the 2B model was trained on: 93 frames per chunk, prompts of 512 tokens.
@@ -180,7 +188,12 @@ def load_transfer_model(
 
     prompt_cache = None
     encoder = marker.get("text_encoder") or {}
-    if (folder / "text_encoder").is_dir():
+    if encoder.get("id", "").startswith(HashTextEncoder.ENCODER_ID):
+        # A model trained on the hash encoder's vectors (the project's default model).
+        width = CosmosTransformer3DModel.load_config(folder / "transformer")["text_embed_dim"]
+        prompt_cache = hash_prompt_cache(width, encoder["max_length"], prompt_cache_dir)
+        encoder = {}
+    elif (folder / "text_encoder").is_dir():
         encoder = {"id": str(folder), "revision": None}
     elif not encoder and not Path(source).is_dir():
         encoder = {"id": str(source), "revision": revision}

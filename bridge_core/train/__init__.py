@@ -1,0 +1,1 @@
+"""Training the default model: procedural scenes, their controls and Cycles targets, the trainer."""

@@ -1,0 +1,449 @@
+"""Training the project's own small Transfer model, in the reference's order.
+
+1. The Wan VAE learns to reconstruct target frames and control videos (the branches
+   read controls through the same VAE, so it must keep edges and label boundaries).
+2. The base transformer learns flow matching on target latents, prompt-conditioned,
+   sometimes with a clean first latent frame as the sampler gives later chunks.
+3. The control branches learn with the base frozen. Each step a random subset of
+   branches is active, fused with the sampler's own weights (w / max(sum w, 1)), so
+   the uniform mixes used at inference are what the branches were trained in.
+
+Everything here takes tensors; reading renders and building controls is the caller's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan, CosmosControlNetModel, CosmosTransformer3DModel
+
+from transfer_model.cosmos import configs, fusion
+from transfer_model.cosmos.configs import ModelPreset
+from transfer_model.cosmos.model import CosmosTransferModel
+from transfer_model.cosmos.prompts import hash_prompt_cache
+from transfer_model.cosmos.sampling import CONDITIONAL_SIGMA
+
+
+@dataclass
+class ClipSet:
+    """Training clips as they come off disk: uint8, channel-last.
+
+    targets:       [N, T, H, W, 3] rendered frames
+    controls:      control name -> [M, T, H, W, 3], one clip per scene view
+    scene:         [N] index of target i's controls along their first axis
+    prompt:        [N] index of target i's prompt in prompt_embeds
+    prompt_embeds: [P, L, D] float32
+    null_embed:    [L, D] what a dropped prompt becomes (the negative prompt's embedding,
+                   so classifier-free guidance against it is guidance against "no prompt")
+    """
+
+    targets: np.ndarray
+    controls: dict[str, np.ndarray]
+    scene: np.ndarray
+    prompt: np.ndarray
+    prompt_embeds: torch.Tensor
+    null_embed: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Steps, batch sizes and learning rates of the three phases."""
+
+    vae_steps: int = 2000
+    vae_batch: int = 24
+    vae_crop: int = 64
+    vae_lr: float = 1e-3
+    base_steps: int = 4000
+    branch_steps: int = 3000
+    batch: int = 32
+    lr: float = 4e-4
+    prompt_dropout: float = 0.1
+    cond_frame_rate: float = 0.25  # share of samples with a clean first latent frame
+    seed: int = 0
+
+
+@dataclass
+class History:
+    """Loss per step of each phase, and seconds per phase."""
+
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+Log = Callable[[str, int, int, float], None]  # (phase, step, steps, loss)
+
+
+def _no_log(phase: str, step: int, steps: int, loss: float) -> None:
+    """Default for ``log``: say nothing."""
+
+
+def to_video(clips: np.ndarray, device: torch.device) -> torch.Tensor:
+    """[B, T, H, W, 3] uint8 -> [B, 3, T, H, W] float32 in [-1, 1] on ``device``."""
+    x = torch.from_numpy(np.ascontiguousarray(clips)).to(device)
+    return x.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+
+
+def _cosine_lr(step: int, steps: int, lr: float, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine decay to a tenth."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(steps - warmup, 1)
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _optimise(
+    params: list[torch.nn.Parameter],
+    steps: int,
+    lr: float,
+    loss_at: Callable[[int], torch.Tensor],
+    phase: str,
+    history: History,
+    log: Log,
+) -> None:
+    """AdamW over ``params`` for ``steps`` steps of ``loss_at(step)``, recorded in ``history``."""
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
+    losses = history.losses.setdefault(phase, [])
+    start = time.perf_counter()
+    for step in range(steps):
+        for group in optimiser.param_groups:
+            group["lr"] = _cosine_lr(step, steps, lr)
+        loss = loss_at(step)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimiser.step()
+        losses.append(loss.item())
+        log(phase, step + 1, steps, losses[-1])
+    history.seconds[phase] = time.perf_counter() - start
+
+
+def _vae_clips(clips: ClipSet) -> list[np.ndarray]:
+    """Every video the VAE will see: targets and each control, [K, T, H, W, 3]."""
+    return [clips.targets, *clips.controls.values()]
+
+
+def train_vae(
+    vae: AutoencoderKLWan,
+    clips: ClipSet,
+    schedule: Schedule,
+    device: torch.device,
+    history: History,
+    log: Log = _no_log,
+) -> None:
+    """Reconstruction (L1 + L1 of image gradients) with a light KL, on random crops.
+
+    The VAE is convolutional, so crops of ``schedule.vae_crop`` pixels teach it as whole
+    frames do at a fraction of the cost. Steps alternate single frames (the first-frame
+    path) and 5-frame clips (the 4x temporal path). Half of each batch is targets, half
+    controls, so thin edges and label boundaries survive the 8x downsampling the
+    branches see them through.
+    """
+    rng = np.random.default_rng(schedule.seed)
+    sources = _vae_clips(clips)
+    crop = min(schedule.vae_crop, clips.targets.shape[2], clips.targets.shape[3])
+    vae.to(device).train()
+
+    def loss_at(step: int) -> torch.Tensor:
+        frames = 1 + fusion.VAE_TEMPORAL * (step % 2)
+        picks = []
+        for i in range(schedule.vae_batch):
+            source = sources[0] if i % 2 == 0 else sources[1 + rng.integers(len(sources) - 1)]
+            clip = source[rng.integers(len(source))]
+            t = rng.integers(clip.shape[0] - frames + 1)
+            y = rng.integers(clip.shape[1] - crop + 1)
+            x = rng.integers(clip.shape[2] - crop + 1)
+            picks.append(clip[t : t + frames, y : y + crop, x : x + crop])
+        x = to_video(np.stack(picks), device)
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        l1 = (recon - x).abs().mean()
+        grads = sum(
+            (torch.diff(recon, dim=d) - torch.diff(x, dim=d)).abs().mean() for d in (-1, -2)
+        )
+        kl = posterior.kl().mean() / x[0].numel()
+        return l1 + grads + 1e-4 * kl
+
+    params = list(vae.parameters())
+    _optimise(params, schedule.vae_steps, schedule.vae_lr, loss_at, "vae", history, log)
+    vae.eval()
+
+
+@torch.no_grad()
+def encode_clips(
+    vae: AutoencoderKLWan, videos: np.ndarray, device: torch.device, batch: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and std of [K, T, H, W, 3] uint8 -> two [K, 16, T', h, w] on the CPU."""
+    means, stds = [], []
+    for start in range(0, len(videos), batch):
+        dist = vae.encode(to_video(videos[start : start + batch], device)).latent_dist
+        means.append(dist.mean.cpu())
+        stds.append(dist.std.cpu())
+    return torch.cat(means), torch.cat(stds)
+
+
+def set_latent_stats(vae: AutoencoderKLWan, latents: torch.Tensor) -> None:
+    """Record per-channel mean and std of [K, 16, ...] latents where the sampler reads them."""
+    channels = latents.transpose(0, 1).reshape(latents.shape[1], -1)
+    vae.register_to_config(
+        latents_mean=channels.mean(dim=1).tolist(), latents_std=channels.std(dim=1).tolist()
+    )
+
+
+def normalise_latents(vae: AutoencoderKLWan, latents: torch.Tensor) -> torch.Tensor:
+    """(x - mean) / std per channel, as the sampler does: [K, 16, ...] -> same."""
+    shape = (1, -1) + (1,) * (latents.ndim - 2)
+    mean = torch.tensor(vae.config.latents_mean).view(shape)
+    std = torch.tensor(vae.config.latents_std).view(shape)
+    return (latents - mean) / std
+
+
+@dataclass
+class EncodedSet:
+    """Normalised latent distributions of a ClipSet: [K, 16, T', h, w] means and stds."""
+
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
+    control_mean: dict[str, torch.Tensor]
+    control_std: dict[str, torch.Tensor]
+    image_size: tuple[int, int]
+
+
+@torch.no_grad()
+def encode_set(vae: AutoencoderKLWan, clips: ClipSet, device: torch.device) -> EncodedSet:
+    """Encode every target and control once; the latent statistics come from the targets."""
+    target_mean, target_std = encode_clips(vae, clips.targets, device)
+    set_latent_stats(vae, target_mean)
+    scale = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    controls = {name: encode_clips(vae, video, device) for name, video in clips.controls.items()}
+    return EncodedSet(
+        normalise_latents(vae, target_mean),
+        target_std / scale,
+        {name: normalise_latents(vae, m) for name, (m, _) in controls.items()},
+        {name: s / scale for name, (_, s) in controls.items()},
+        clips.targets.shape[2:4],
+    )
+
+
+def _draw(mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A posterior sample, as the sampler's latent_dist.sample draws one."""
+    return mean + std * torch.randn(mean.shape, generator=generator)
+
+
+@dataclass
+class FlowBatch:
+    """One batch of the flow-matching objective, on the training device.
+
+    latents / timestep / cond_mask: the transformer's inputs; target: the velocity
+    noise - x0; loss_mask: 1 on latent frames that are generated, 0 on conditioning ones.
+    """
+
+    latents: torch.Tensor
+    timestep: torch.Tensor
+    cond_mask: torch.Tensor
+    padding_mask: torch.Tensor
+    context: torch.Tensor
+    target: torch.Tensor
+    loss_mask: torch.Tensor
+    index: np.ndarray  # which targets, for the caller to fetch their controls
+
+
+def flow_batch(
+    encoded: EncodedSet,
+    clips: ClipSet,
+    schedule: Schedule,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> FlowBatch:
+    """Targets noised to a logit-normal sigma; some with a clean first latent frame."""
+    index = rng.integers(len(clips), size=schedule.batch)
+    x0 = _draw(encoded.target_mean[index], encoded.target_std[index], generator)
+    b, _, t, h, w = x0.shape
+    noise = torch.randn(x0.shape, generator=generator)
+    sigma = torch.sigmoid(torch.randn(b, generator=generator)).view(b, 1, 1, 1, 1)
+    noisy = (1 - sigma) * x0 + sigma * noise
+
+    cond = torch.zeros(b, 1, t, 1, 1)
+    cond[torch.from_numpy(rng.random(b) < schedule.cond_frame_rate), :, 0] = 1.0
+    latents = cond * x0 + (1 - cond) * noisy
+    timestep = cond * CONDITIONAL_SIGMA + (1 - cond) * sigma
+
+    prompts = clips.prompt_embeds[torch.from_numpy(clips.prompt[index])]
+    dropped = torch.from_numpy(rng.random(b) < schedule.prompt_dropout)
+    prompts[dropped] = clips.null_embed
+    height, width = encoded.image_size
+    return FlowBatch(
+        latents=latents.to(device, dtype),
+        timestep=timestep.to(device, dtype),
+        cond_mask=(cond * torch.ones(1, 1, t, h, w)).to(device, dtype),
+        # One mask for the batch: the transformer repeats it per sample.
+        padding_mask=torch.zeros(1, 1, height, width, device=device, dtype=dtype),
+        context=prompts.to(device, dtype),
+        target=(noise - x0).to(device),
+        loss_mask=(1 - cond).to(device),
+        index=index,
+    )
+
+
+def flow_loss(velocity: torch.Tensor, batch: FlowBatch) -> torch.Tensor:
+    """Mean squared velocity error over generated latent frames."""
+    err = (velocity.float() - batch.target) ** 2 * batch.loss_mask
+    return err.sum() / (batch.loss_mask.expand_as(err).sum())
+
+
+def _base_velocity(
+    transformer: CosmosTransformer3DModel,
+    batch: FlowBatch,
+    residuals: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    return transformer(
+        hidden_states=batch.latents,
+        timestep=batch.timestep,
+        encoder_hidden_states=batch.context,
+        block_controlnet_hidden_states=residuals,
+        condition_mask=batch.cond_mask,
+        padding_mask=batch.padding_mask,
+        return_dict=False,
+    )[0]
+
+
+def train_base(
+    transformer: CosmosTransformer3DModel,
+    encoded: EncodedSet,
+    clips: ClipSet,
+    schedule: Schedule,
+    device: torch.device,
+    history: History,
+    log: Log = _no_log,
+    dtype: torch.dtype = torch.float32,
+) -> None:
+    """Flow matching on the targets alone: the prompt is the only condition."""
+    rng = np.random.default_rng(schedule.seed + 1)
+    generator = torch.Generator().manual_seed(schedule.seed + 1)
+    transformer.to(device).train()
+
+    def loss_at(step: int) -> torch.Tensor:
+        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            return flow_loss(_base_velocity(transformer, batch), batch)
+
+    params = list(transformer.parameters())
+    _optimise(params, schedule.base_steps, schedule.lr, loss_at, "base", history, log)
+    transformer.eval()
+
+
+def active_branches(names: list[str], rng: np.random.Generator) -> list[str]:
+    """A random non-empty subset, each branch in with probability one half."""
+    while True:
+        picked = [name for name in names if rng.random() < 0.5]
+        if picked:
+            return picked
+
+
+def train_branches(
+    transformer: CosmosTransformer3DModel,
+    branches: dict[str, CosmosControlNetModel],
+    encoded: EncodedSet,
+    clips: ClipSet,
+    schedule: Schedule,
+    device: torch.device,
+    history: History,
+    log: Log = _no_log,
+    dtype: torch.dtype = torch.float32,
+) -> None:
+    """The branches learn with the base frozen; each step fuses a random subset of them."""
+    rng = np.random.default_rng(schedule.seed + 2)
+    generator = torch.Generator().manual_seed(schedule.seed + 2)
+    transformer.to(device).eval().requires_grad_(False)
+    for branch in branches.values():
+        branch.to(device).train()
+
+    def loss_at(step: int) -> torch.Tensor:
+        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype)
+        picked = active_branches(list(branches), rng)
+        scenes = torch.from_numpy(clips.scene[batch.index])
+        tokens = (
+            batch.latents.shape[2] * (batch.latents.shape[3] // 2) * (batch.latents.shape[4] // 2)
+        )
+        # Equal weights, normalised as the sampler normalises uniform maps.
+        weight = torch.full((tokens,), 1.0 / len(picked))
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            fused = None
+            for name in picked:
+                control = _draw(
+                    encoded.control_mean[name][scenes], encoded.control_std[name][scenes], generator
+                )
+                residuals = branches[name](
+                    controls_latents=control.to(device, dtype),
+                    latents=batch.latents,
+                    timestep=batch.timestep,
+                    encoder_hidden_states=batch.context,
+                    condition_mask=batch.cond_mask,
+                    padding_mask=batch.padding_mask,
+                    return_dict=False,
+                )[0]
+                fused = fusion.accumulate(fused, residuals, weight)
+            velocity = _base_velocity(transformer, batch, [f.to(dtype) for f in fused])
+            return flow_loss(velocity, batch)
+
+    params = [p for branch in branches.values() for p in branch.parameters()]
+    _optimise(params, schedule.branch_steps, schedule.lr, loss_at, "branches", history, log)
+    for branch in branches.values():
+        branch.eval()
+    transformer.requires_grad_(True)
+
+
+def train_model(
+    preset: ModelPreset,
+    clips: ClipSet,
+    controls: tuple[str, ...],
+    schedule: Schedule,
+    device: torch.device,
+    log: Log = _no_log,
+    dtype: torch.dtype = torch.float32,
+    init: CosmosTransferModel | None = None,
+) -> tuple[CosmosTransferModel, History]:
+    """Build ``preset``'s modules (branches zero-initialised), or take ``init``'s, and run
+    the three phases; a phase of 0 steps leaves its modules as they are, so training
+    can go on from a saved model (on another machine, say).
+
+    ``dtype`` is the autocast dtype of the transformer phases (bf16 on a GPU). The
+    model's prompts go through the hash encoder it was trained with.
+    """
+    torch.manual_seed(schedule.seed)
+    if init is None:
+        vae = configs.build_vae(preset)
+        transformer = configs.build_transformer(preset)
+        branches = {name: configs.build_branch(preset, zero_init=True) for name in controls}
+    else:
+        vae, transformer, branches = init.vae, init.transformer, init.branches
+    for module in (vae, transformer, *branches.values()):
+        module.float()
+    history = History()
+    if schedule.vae_steps:
+        train_vae(vae, clips, schedule, device, history, log)
+    encoded = encode_set(vae.to(device), clips, device)
+    if schedule.base_steps:
+        train_base(transformer, encoded, clips, schedule, device, history, log, dtype)
+    if schedule.branch_steps:
+        train_branches(transformer, branches, encoded, clips, schedule, device, history, log, dtype)
+    model = CosmosTransferModel(
+        transformer,
+        vae,
+        branches,
+        configs.flow_scheduler(),
+        frames_per_chunk=preset.frames_per_chunk,
+        origin="project",
+        prompt_cache=hash_prompt_cache(preset.text_embed_dim),
+        device=device,
+    )
+    return model, history

@@ -1,0 +1,253 @@
+"""The default model's training: packing, the three phases, the command and its outputs.
+
+Training runs a few steps on small synthetic clips: what is tested is that each phase
+moves what it should and nothing else, and that the command leaves a model that loads
+and generates; the quality of the shipped weights is bench/fidelity.py's job.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bridge_core.controls.stack import CONTROL_NAMES
+from bridge_core.train.command import clip_set
+from bridge_core.train.data import PackedClips, load_packed, save_packed
+from bridge_core.trainset.conditions import CONDITIONS
+from transfer_model import load_transfer_model
+from transfer_model.cosmos import configs, training
+
+SIZE = 32
+
+
+def synthetic_packed(scenes: int = 2) -> PackedClips:
+    """Boxes on a floor as controls; targets tinted per condition (night dark)."""
+    rng = np.random.default_rng(0)
+    conditions = list(CONDITIONS)
+    controls = {name: np.zeros((scenes, 9, SIZE, SIZE, 3), np.uint8) for name in CONTROL_NAMES}
+    targets = np.zeros((scenes, len(conditions), 9, SIZE, SIZE, 3), np.uint8)
+    for s in range(scenes):
+        x = int(rng.integers(4, SIZE - 12))
+        for name in CONTROL_NAMES:
+            controls[name][s, :, 16:, :] = 90
+            controls[name][s, :, 8:20, x : x + 8] = 200
+        for c, name in enumerate(conditions):
+            level = 40 if name == "night" else 180
+            targets[s, c] = (controls["blur"][s].astype(np.float32) * level / 200).astype(np.uint8)
+    # Grey controls are grey: their three channels are equal.
+    return PackedClips(targets, controls, np.arange(scenes), conditions)
+
+
+def test_packed_clips_round_trip_with_grey_controls_stored_once(tmp_path) -> None:
+    packed = synthetic_packed()
+    save_packed(packed, tmp_path / "clips.npz")
+    with np.load(tmp_path / "clips.npz") as raw:
+        assert raw["control_depth"].shape[-1] == 1 and raw["control_seg"].shape[-1] == 3
+    back = load_packed(tmp_path / "clips.npz")
+    np.testing.assert_array_equal(back.targets, packed.targets)
+    for name in CONTROL_NAMES:
+        np.testing.assert_array_equal(back.controls[name], packed.controls[name])
+    assert back.conditions == packed.conditions and list(back.seeds) == [0, 1]
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_clip_set_pairs_every_target_with_its_scene_and_prompt() -> None:
+    packed = synthetic_packed(scenes=3)
+    clips = clip_set(packed, [CONDITIONS[c].prompt for c in packed.conditions], 16)
+    assert len(clips) == 3 * len(CONDITIONS)
+    night = packed.conditions.index("night")
+    i = 2 * len(CONDITIONS) + night  # scene 2, night
+    np.testing.assert_array_equal(clips.targets[i], packed.targets[2, night])
+    assert clips.scene[i] == 2 and clips.prompt[i] == night
+    assert clips.prompt_embeds.shape == (len(CONDITIONS), 128, 16)
+    # A dropped prompt becomes the negative prompt, which guidance pushes away from.
+    assert clips.null_embed.abs().sum() > 0
+
+
+def _tiny_preset() -> configs.ModelPreset:
+    return configs.ModelPreset(
+        num_layers=2,
+        num_heads=2,
+        head_dim=16,
+        inject_every=1,
+        text_embed_dim=16,
+        mlp_ratio=2.0,
+        adaln_lora_dim=4,
+        vae_base_dim=4,
+        max_size=(4, 4, 4),
+        frames_per_chunk=9,
+    )
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[k], v) for k, v in module.state_dict().items())
+
+
+def test_each_phase_trains_its_own_modules_only() -> None:
+    preset = _tiny_preset()
+    packed = synthetic_packed()
+    clips = clip_set(packed, [CONDITIONS[c].prompt for c in packed.conditions], 16)
+    schedule = training.Schedule(vae_steps=2, vae_batch=2, base_steps=2, branch_steps=2, batch=2)
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    vae, transformer = configs.build_vae(preset), configs.build_transformer(preset)
+    branches = {name: configs.build_branch(preset) for name in CONTROL_NAMES}
+    history = training.History()
+
+    before_vae = _state(vae)
+    training.train_vae(vae, clips, schedule, cpu, history)
+    assert _changed(before_vae, vae)
+
+    encoded = training.encode_set(vae, clips, cpu)
+    assert encoded.target_mean.shape == (len(clips), 16, 3, SIZE // 8, SIZE // 8)
+    # Normalised with the statistics it now records for the sampler.
+    assert abs(float(encoded.target_mean.mean())) < 1e-3
+    assert len(vae.config.latents_mean) == 16
+
+    before_vae, before_branches = _state(vae), {n: _state(b) for n, b in branches.items()}
+    before_base = _state(transformer)
+    training.train_base(transformer, encoded, clips, schedule, cpu, history)
+    assert _changed(before_base, transformer) and not _changed(before_vae, vae)
+    assert not any(_changed(before_branches[n], b) for n, b in branches.items())
+
+    before_base = _state(transformer)
+    training.train_branches(transformer, branches, encoded, clips, schedule, cpu, history)
+    assert not _changed(before_base, transformer), "the base must stay frozen"
+    assert any(_changed(before_branches[n], b) for n, b in branches.items())
+    assert {p: len(v) for p, v in history.losses.items()} == {"vae": 2, "base": 2, "branches": 2}
+    assert all(np.isfinite(v).all() for v in history.losses.values())
+
+
+def test_a_new_branch_leaves_the_base_model_unchanged() -> None:
+    """ControlNet's zero-initialised projections: before training a branch adds nothing."""
+    preset = _tiny_preset()
+    torch.manual_seed(0)
+    transformer = configs.build_transformer(preset).eval()
+    branch = configs.build_branch(preset, zero_init=True).eval()
+    latents = torch.randn(1, 16, 2, 4, 4)
+    args = dict(
+        timestep=torch.full((1, 1, 2, 1, 1), 0.5),
+        encoder_hidden_states=torch.randn(1, 8, 16),
+        condition_mask=torch.zeros(1, 1, 2, 4, 4),
+        padding_mask=torch.zeros(1, 1, 32, 32),
+        return_dict=False,
+    )
+    with torch.no_grad():
+        residuals = branch(controls_latents=torch.randn(1, 16, 2, 4, 4), latents=latents, **args)[0]
+        plain = transformer(hidden_states=latents, **args)[0]
+        steered = transformer(
+            hidden_states=latents, block_controlnet_hidden_states=residuals, **args
+        )[0]
+    assert all(float(r.abs().max()) == 0.0 for r in residuals)
+    torch.testing.assert_close(plain, steered)
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+    """`cosmos-bridge train-default` on synthetic clips: two steps per phase on the CPU."""
+    from typer.testing import CliRunner
+
+    from bridge_core.cli import app
+
+    workdir = tmp_path_factory.mktemp("train")
+    save_packed(synthetic_packed(), workdir / "clips.npz")
+    args = ["train-default", "--workdir", str(workdir), "--device", "cpu", "--batch", "2"]
+    args += ["--vae-steps", "2", "--base-steps", "2", "--branch-steps", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return workdir, result.output
+
+
+def test_train_default_writes_a_fp16_model_with_its_curves(trained_workdir) -> None:
+    workdir, output = trained_workdir
+    model_dir = workdir / "model"
+    assert "model written to" in output and "ms/step" in output
+    weights = sorted(model_dir.rglob("*.safetensors"))
+    names = {p.parent.relative_to(model_dir).as_posix() for p in weights}
+    assert names == {"transformer", "vae", *(f"controlnet/{c}" for c in CONTROL_NAMES)}
+    tensors = load_file(model_dir / "transformer" / "diffusion_pytorch_model.safetensors")
+    assert torch.float16 in {t.dtype for t in tensors.values()}
+    record = json.loads((workdir / "history.json").read_text())
+    assert {p: len(v) for p, v in record["losses"].items()} == {"vae": 2, "base": 2, "branches": 2}
+    assert record["scenes"] == [0, 1] and record["conditions"] == list(CONDITIONS)
+    assert (workdir / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_trained_model_loads_with_its_hash_prompt_encoder(trained_workdir, tmp_path) -> None:
+    from bridge_core.controls.stack import ControlStack
+    from bridge_core.run.protocol import SamplingSettings
+
+    workdir, _ = trained_workdir
+    model = load_transfer_model(workdir / "model", device="cpu", prompt_cache_dir=tmp_path)
+    assert model.origin == "project" and model.frames_per_chunk == 9
+    assert model.prompt_cache.encoder_id.startswith("cosmos-transfer-bridge/hash-text-encoder")
+    videos = {name: np.full((9, SIZE, SIZE, 3), 0.5, np.float32) for name in CONTROL_NAMES}
+    weights = {name: np.full((9, SIZE, SIZE), 0.25, np.float32) for name in CONTROL_NAMES}
+    frames = model.generate(
+        ControlStack(videos, weights),
+        CONDITIONS["night"].prompt,
+        None,
+        0,
+        SamplingSettings(num_steps=2, guidance=1.0),
+    )
+    assert frames.shape == (9, SIZE, SIZE, 3) and frames.dtype == np.uint8
+
+
+def test_going_on_from_a_saved_model_keeps_earlier_curves(trained_workdir, run_cli) -> None:
+    workdir, _ = trained_workdir
+    result = run_cli(
+        "train-default",
+        "--workdir",
+        workdir,
+        "--device",
+        "cpu",
+        "--batch",
+        "2",
+        "--vae-steps",
+        "0",
+        "--base-steps",
+        "0",
+        "--branch-steps",
+        "3",
+        "--init",
+        workdir / "model",
+        "--out",
+        workdir / "model2",
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+    record = json.loads((workdir / "history.json").read_text())
+    assert {p: len(v) for p, v in record["losses"].items()} == {"vae": 2, "base": 2, "branches": 3}
+    assert record["schedule"]["vae_steps"] == 2 and record["schedule"]["branch_steps"] == 3
+    first = load_transfer_model(workdir / "model", device="cpu")
+    second = load_transfer_model(workdir / "model2", device="cpu")
+    for a, b in zip(first.transformer.parameters(), second.transformer.parameters(), strict=True):
+        torch.testing.assert_close(a, b)  # base steps 0: the base is kept as it was
+
+
+def test_train_default_refuses_a_size_that_is_not_a_multiple_of_16(run_cli, tmp_path) -> None:
+    result = run_cli("train-default", "--workdir", tmp_path / "w", "--size", "100")
+    assert result.exit_code == 2 and "multiple of 16" in result.stdout + result.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_the_shipped_default_model_loads_offline_and_fits_30_mb(monkeypatch) -> None:
+    from bridge_core.run.models import resolve_model
+    from bridge_core.spec.models import ModelSpec
+    from transfer_model import DEFAULT_MODEL_DIR
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    weights = list(DEFAULT_MODEL_DIR.rglob("*.safetensors"))
+    assert len(weights) == 2 + len(CONTROL_NAMES)
+    assert sum(p.stat().st_size for p in weights) <= 30_000_000
+    resolved = resolve_model(ModelSpec(id="default"))
+    assert not resolved.random and resolved.model.origin == "project"
+    assert set(resolved.model.branches) == set(CONTROL_NAMES)
+    assert resolved.model.max_resolution == (256, 256)
