@@ -39,6 +39,7 @@ DEFAULT_SCHEDULE = {
     "vae_batch": 8,
     "base_steps": 1500,
     "branch_steps": 1200,
+    "decoder_steps": 180,
     "batch": 16,
 }
 
@@ -106,6 +107,9 @@ def train_default(
     vae_steps: Annotated[int | None, typer.Option(help="VAE steps.")] = None,
     base_steps: Annotated[int | None, typer.Option(help="Base transformer steps.")] = None,
     branch_steps: Annotated[int | None, typer.Option(help="Control branch steps.")] = None,
+    decoder_steps: Annotated[
+        int | None, typer.Option(help="VAE decoder steps on whole chunks (encoder frozen).")
+    ] = None,
     batch: Annotated[int | None, typer.Option(help="Clips per transformer step.")] = None,
     build_only: Annotated[bool, typer.Option(help="Stop after writing clips.npz.")] = False,
     out: Annotated[Path | None, typer.Option(help="Model folder (default: WORKDIR/model).")] = None,
@@ -153,7 +157,7 @@ def train_default(
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     given = {"vae_steps": vae_steps, "base_steps": base_steps, "branch_steps": branch_steps}
-    given["batch"] = batch
+    given.update(decoder_steps=decoder_steps, batch=batch)
     chosen = {k: v for k, v in given.items() if v is not None}
     schedule = Schedule(**{**DEFAULT_SCHEDULE, **chosen})
     _train(workdir, clips_path, out or workdir / "model", torch.device(device), schedule, init)
@@ -199,6 +203,7 @@ def _train(
         "vae": schedule.vae_steps,
         "base": schedule.base_steps,
         "branches": schedule.branch_steps,
+        "decoder": schedule.decoder_steps,
     }
     phases = {phase: steps for phase, steps in phases.items() if steps}
     with progress_bar() as progress:

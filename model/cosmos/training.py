@@ -63,6 +63,7 @@ class Schedule:
     vae_lr: float = 1e-3
     base_steps: int = 4000
     branch_steps: int = 3000
+    decoder_steps: int = 0
     batch: int = 32
     lr: float = 4e-4
     prompt_dropout: float = 0.1
@@ -130,6 +131,27 @@ def _vae_clips(clips: ClipSet) -> list[np.ndarray]:
     return [clips.targets, *clips.controls.values()]
 
 
+def _vae_batch(
+    sources: list[np.ndarray], batch: int, frames: int, crop: int, rng: np.random.Generator
+) -> np.ndarray:
+    """[B, frames, crop, crop, 3] uint8 crops; even rows targets, odd rows a random control."""
+    picks = []
+    for i in range(batch):
+        source = sources[0] if i % 2 == 0 else sources[1 + rng.integers(len(sources) - 1)]
+        clip = source[rng.integers(len(source))]
+        t = rng.integers(clip.shape[0] - frames + 1)
+        y = rng.integers(clip.shape[1] - crop + 1)
+        x = rng.integers(clip.shape[2] - crop + 1)
+        picks.append(clip[t : t + frames, y : y + crop, x : x + crop])
+    return np.stack(picks)
+
+
+def _reconstruction_loss(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """L1 of pixels plus L1 of horizontal and vertical differences (keeps edges sharp)."""
+    grads = sum((torch.diff(recon, dim=d) - torch.diff(x, dim=d)).abs().mean() for d in (-1, -2))
+    return (recon - x).abs().mean() + grads
+
+
 def train_vae(
     vae: AutoencoderKLWan,
     clips: ClipSet,
@@ -138,13 +160,14 @@ def train_vae(
     history: History,
     log: Log = _no_log,
 ) -> None:
-    """Reconstruction (L1 + L1 of image gradients) with a light KL, on random crops.
+    """Reconstruction with a light KL, on random crops.
 
     The VAE is convolutional, so crops of ``schedule.vae_crop`` pixels teach it as whole
-    frames do at a fraction of the cost. Steps alternate single frames (the first-frame
-    path) and 5-frame clips (the 4x temporal path). Half of each batch is targets, half
-    controls, so thin edges and label boundaries survive the 8x downsampling the
-    branches see them through.
+    frames do at a fraction of the cost. Steps cycle through 1, 5 and 9 frames: the
+    first-frame path and one and two 4-frame groups (a 9-frame chunk's third latent
+    frame decodes through the causal cache of the first two). Half of each batch is
+    targets, half controls, so thin edges and label boundaries survive the 8x
+    downsampling the branches see them through.
     """
     rng = np.random.default_rng(schedule.seed)
     sources = _vae_clips(clips)
@@ -152,27 +175,46 @@ def train_vae(
     vae.to(device).train()
 
     def loss_at(step: int) -> torch.Tensor:
-        frames = 1 + fusion.VAE_TEMPORAL * (step % 2)
-        picks = []
-        for i in range(schedule.vae_batch):
-            source = sources[0] if i % 2 == 0 else sources[1 + rng.integers(len(sources) - 1)]
-            clip = source[rng.integers(len(source))]
-            t = rng.integers(clip.shape[0] - frames + 1)
-            y = rng.integers(clip.shape[1] - crop + 1)
-            x = rng.integers(clip.shape[2] - crop + 1)
-            picks.append(clip[t : t + frames, y : y + crop, x : x + crop])
-        x = to_video(np.stack(picks), device)
+        frames = 1 + fusion.VAE_TEMPORAL * (step % 3)
+        x = to_video(_vae_batch(sources, schedule.vae_batch, frames, crop, rng), device)
         posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample()).sample
-        l1 = (recon - x).abs().mean()
-        grads = sum(
-            (torch.diff(recon, dim=d) - torch.diff(x, dim=d)).abs().mean() for d in (-1, -2)
-        )
         kl = posterior.kl().mean() / x[0].numel()
-        return l1 + grads + 1e-4 * kl
+        return _reconstruction_loss(vae.decode(posterior.sample()).sample, x) + 1e-4 * kl
 
     params = list(vae.parameters())
     _optimise(params, schedule.vae_steps, schedule.vae_lr, loss_at, "vae", history, log)
+    vae.eval()
+
+
+def train_decoder(
+    vae: AutoencoderKLWan,
+    clips: ClipSet,
+    schedule: Schedule,
+    device: torch.device,
+    history: History,
+    log: Log = _no_log,
+) -> None:
+    """The decoder alone on whole 9-frame chunks, the encoder frozen.
+
+    Latents do not move, so this can follow the transformer phases without undoing
+    them; it is how a VAE trained on shorter clips learns to decode a chunk's last
+    latent frame.
+    """
+    rng = np.random.default_rng(schedule.seed + 3)
+    sources = _vae_clips(clips)
+    crop = min(schedule.vae_crop, clips.targets.shape[2], clips.targets.shape[3])
+    frames = clips.targets.shape[1]
+    vae.to(device).eval()
+    vae.decoder.train()
+
+    def loss_at(step: int) -> torch.Tensor:
+        x = to_video(_vae_batch(sources, schedule.vae_batch, frames, crop, rng), device)
+        with torch.no_grad():
+            latents = vae.encode(x).latent_dist.sample()
+        return _reconstruction_loss(vae.decode(latents).sample, x)
+
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    _optimise(params, schedule.decoder_steps, schedule.vae_lr / 2, loss_at, "decoder", history, log)
     vae.eval()
 
 
@@ -436,6 +478,8 @@ def train_model(
         train_base(transformer, encoded, clips, schedule, device, history, log, dtype)
     if schedule.branch_steps:
         train_branches(transformer, branches, encoded, clips, schedule, device, history, log, dtype)
+    if schedule.decoder_steps:
+        train_decoder(vae, clips, schedule, device, history, log)
     model = CosmosTransferModel(
         transformer,
         vae,

@@ -8,6 +8,7 @@ and generates; the quality of the shipped weights is bench/fidelity.py's job.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -122,7 +123,12 @@ def test_each_phase_trains_its_own_modules_only() -> None:
     training.train_branches(transformer, branches, encoded, clips, schedule, cpu, history)
     assert not _changed(before_base, transformer), "the base must stay frozen"
     assert any(_changed(before_branches[n], b) for n, b in branches.items())
-    assert {p: len(v) for p, v in history.losses.items()} == {"vae": 2, "base": 2, "branches": 2}
+    encoder_before, decoder_before = _state(vae.encoder), _state(vae.decoder)
+    training.train_decoder(vae, clips, replace(schedule, decoder_steps=2), cpu, history)
+    assert _changed(decoder_before, vae.decoder)
+    assert not _changed(encoder_before, vae.encoder), "latents must not move"
+    steps = {p: len(v) for p, v in history.losses.items()}
+    assert steps == {"vae": 2, "base": 2, "branches": 2, "decoder": 2}
     assert all(np.isfinite(v).all() for v in history.losses.values())
 
 
@@ -160,7 +166,7 @@ def trained_workdir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("train")
     save_packed(synthetic_packed(), workdir / "clips.npz")
     args = ["train-default", "--workdir", str(workdir), "--device", "cpu", "--batch", "2"]
-    args += ["--vae-steps", "2", "--base-steps", "2", "--branch-steps", "2"]
+    args += ["--vae-steps", "2", "--base-steps", "2", "--branch-steps", "2", "--decoder-steps", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return workdir, result.output
@@ -176,7 +182,8 @@ def test_train_default_writes_a_fp16_model_with_its_curves(trained_workdir) -> N
     tensors = load_file(model_dir / "transformer" / "diffusion_pytorch_model.safetensors")
     assert torch.float16 in {t.dtype for t in tensors.values()}
     record = json.loads((workdir / "history.json").read_text())
-    assert {p: len(v) for p, v in record["losses"].items()} == {"vae": 2, "base": 2, "branches": 2}
+    steps = {p: len(v) for p, v in record["losses"].items()}
+    assert steps == {"vae": 2, "base": 2, "branches": 2, "decoder": 1}
     assert record["scenes"] == [0, 1] and record["conditions"] == list(CONDITIONS)
     assert (workdir / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -224,7 +231,8 @@ def test_going_on_from_a_saved_model_keeps_earlier_curves(trained_workdir, run_c
     )
     assert result.exit_code == 0, result.stdout + result.stderr
     record = json.loads((workdir / "history.json").read_text())
-    assert {p: len(v) for p, v in record["losses"].items()} == {"vae": 2, "base": 2, "branches": 3}
+    steps = {p: len(v) for p, v in record["losses"].items()}
+    assert steps == {"vae": 2, "base": 2, "branches": 3, "decoder": 1}
     assert record["schedule"]["vae_steps"] == 2 and record["schedule"]["branch_steps"] == 3
     first = load_transfer_model(workdir / "model", device="cpu")
     second = load_transfer_model(workdir / "model2", device="cpu")
