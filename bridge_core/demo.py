@@ -1,10 +1,11 @@
-"""``cosmos-bridge demo``: the whole path on the committed sample dataset, in seconds.
+"""``cosmos-bridge demo``: the whole path on the committed sample clip, on a CPU.
 
-Copies ``samples/datasets/warehouse_tiny`` into the workdir, writes a starter spec for
-it as ``cosmos-bridge init`` does, and runs the real run loop with the default model,
-so the frames land inside the copied dataset beside its labels. The default model is
-RANDOM until the trained default model lands: its frames are noise that only prove the
-path runs end to end, and the demo says so.
+Copies ``samples/datasets/warehouse_demo`` (a procedural warehouse the default model
+never saw in training, captured headless) into the workdir, writes a starter spec for
+it as ``cosmos-bridge init`` does, with one variation per lighting condition the
+default model was trained on, and runs the real run loop with that model, so the frames
+land inside the copied dataset beside its labels and the report's contact sheet shows
+the clip re-rendered under each condition.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from bridge_core.run.loop import run_job
 from bridge_core.run.models import ModelNotInstalledError, resolve_model
 from bridge_core.run.starter import write_starter_spec
 from bridge_core.spec.load import load_job_spec
+from bridge_core.trainset.conditions import CONDITIONS
 
 SAMPLE_DATASET = (
-    Path(bridge_core.__file__).resolve().parents[1] / "samples" / "datasets" / "warehouse_tiny"
+    Path(bridge_core.__file__).resolve().parents[1] / "samples" / "datasets" / "warehouse_demo"
 )
-# Two denoising steps: the random model's frames are noise at any step count.
-DEMO_STEPS = 2
+DEMO_STEPS = 12
+# The conditions the default model knows, each its own variation (same seed: only the
+# prompt differs between them).
+DEMO_VARIATIONS = tuple((name, c.prompt, 0) for name, c in CONDITIONS.items())
 RUN_NAME = "demo"
 
 
@@ -82,7 +86,11 @@ def _demo(workdir: Path, console: Console) -> DemoResult:
     dataset = workdir / SAMPLE_DATASET.name
     shutil.copytree(SAMPLE_DATASET, dataset)
     spec_path = write_starter_spec(
-        dataset, workdir / f"{dataset.name}.yaml", num_steps=DEMO_STEPS, run_name=RUN_NAME
+        dataset,
+        workdir / f"{dataset.name}.yaml",
+        num_steps=DEMO_STEPS,
+        run_name=RUN_NAME,
+        variations=DEMO_VARIATIONS,
     )
     console.print(f"dataset   {dataset}", markup=False, highlight=False)
     console.print(f"spec      {spec_path}  (as `cosmos-bridge init` writes it)", markup=False)

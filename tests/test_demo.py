@@ -1,11 +1,13 @@
-"""The demo: sample dataset copied, starter spec, the real run loop with the default
-(random) model, refusal of a used workdir, and what happens without the model extra."""
+"""The demo: sample clip copied, starter spec, the real run loop with the trained default
+model under each lighting condition, refusal of a used workdir, and what happens without
+the model extra."""
 
 from __future__ import annotations
 
 import json
 import sys
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -13,6 +15,7 @@ from bridge_core import demo
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.errors import InputError
 from bridge_core.spec.load import load_job_spec
+from bridge_core.trainset.conditions import CONDITIONS
 
 
 def _console() -> Console:
@@ -39,10 +42,10 @@ def ran(tmp_path_factory) -> tuple[demo.DemoResult, str]:
 def test_runs_the_sample_dataset_end_to_end(ran) -> None:
     result, printed = ran
     source = open_dataset(demo.SAMPLE_DATASET)
-    assert result.dataset == result.workdir / "warehouse_tiny"
+    assert result.dataset == result.workdir / "warehouse_demo"
     assert load_job_spec(result.spec).spec.model.id == "default"
     assert result.run_dir == result.dataset / "cosmos_transfer" / demo.RUN_NAME
-    assert len(result.variations) == 2
+    assert list(result.variations) == list(CONDITIONS)
     for folder in result.variations.values():
         out = open_dataset(folder)
         assert set(out.cameras) == set(source.cameras)
@@ -52,9 +55,30 @@ def test_runs_the_sample_dataset_end_to_end(ran) -> None:
             assert frame.rgb.shape[:2] == source.camera(name).frames[0].size
             assert frame.label_files.keys() == source.camera(name).frames[0].label_files.keys()
     record = json.loads((result.run_dir / "run.json").read_text())
-    assert record["status"] == "complete" and record["model"]["random_weights"]
+    assert record["status"] == "complete" and not record["model"]["random_weights"]
     assert list((result.run_dir / "report").rglob("contact_sheet.png"))
-    assert "RANDOM tiny model" in printed and "noise" in printed and "Edge F1" in printed
+    assert "small CPU model" in printed and "Edge F1" in printed and "RANDOM" not in printed
+
+
+def _frames(folder) -> np.ndarray:
+    """A variation's generated frames [T, H, W, 3] as float32 (it has one camera)."""
+    (camera,) = open_dataset(folder).cameras.values()
+    return np.stack([f.rgb[..., :3] for f in camera.frames]).astype(np.float32)
+
+
+def test_the_prompt_sets_the_light(ran) -> None:
+    """The trained model follows its prompts: night is far darker than daylight, and
+    every condition gives a visibly different clip of the same controls."""
+    result, _ = ran
+    frames = {name: _frames(folder) for name, folder in result.variations.items()}
+    luma = {
+        name: float((f @ np.array([0.2126, 0.7152, 0.0722])).mean()) for name, f in frames.items()
+    }
+    assert luma["night"] < 0.8 * luma["daylight"], luma
+    names = list(frames)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert np.abs(frames[a] - frames[b]).mean() > 3.0, (a, b)
 
 
 def test_refuses_a_used_workdir(ran) -> None:

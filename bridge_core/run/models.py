@@ -20,10 +20,16 @@ TINY_MODEL_ID = "tiny"
 # The tiny model's weights come from this seed, so a run is reproducible anywhere.
 TINY_SEED = 0
 RANDOM_NOTICE = (
-    "model {id!r} is a RANDOM tiny model until the trained default model lands (issue 7): "
-    "its frames are noise that only prove dataset -> controls -> model -> frames runs, "
-    "not what the frames will look like."
+    "model {id!r} is a RANDOM tiny model: its frames are noise that only prove "
+    "dataset -> controls -> model -> frames runs, not what the frames will look like."
 )
+DEFAULT_NOTICE = (
+    "model 'default' is the project's small CPU model (128x128, trained on procedural "
+    "warehouses under four lighting conditions): it shows what transfer does, at toy "
+    "quality; use nvidia/Cosmos-Transfer2.5-2B on a GPU for real data."
+)
+# Bumped whenever the shipped weights change; run.json records it.
+DEFAULT_MODEL_REVISION = "default-v1"
 
 
 class ModelNotInstalledError(InputError):
@@ -50,10 +56,10 @@ class ResolvedModel:
 def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel:
     """The model ``model_id`` (default: ``spec.id``) names, built or loaded for ``spec``.
 
-    "default" is, for now, the tiny random model (said loudly: its frames are noise);
-    "tiny" is that model; anything else is a hub id or a local folder for
-    transfer_model.load_transfer_model. Text prompts reach models without a text
-    encoder through a stand-in hash encoder.
+    "default" is the small trained model shipped in the package; "tiny" is a random
+    model of diffusers' test size (said loudly: its frames are noise); anything else
+    is a hub id or a local folder for transfer_model.load_transfer_model. Text prompts
+    reach models without a text encoder through a stand-in hash encoder.
     """
     model_id = model_id or spec.id
     try:
@@ -66,7 +72,7 @@ def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel
         ) from exc
 
     device = None if spec.device == "auto" else spec.device
-    if model_id in (DEFAULT_MODEL_ID, TINY_MODEL_ID):
+    if model_id == TINY_MODEL_ID:
         width = transfer_model.MODEL_PRESETS[TINY_MODEL_ID].text_embed_dim
         # Random, not zeroed, branches: the controls then do reach the frames.
         model = transfer_model.CosmosTransferModel.from_preset(
@@ -78,6 +84,20 @@ def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel
         )
         resolved = ResolvedModel(model, model_id, random=True)
         resolved.notes.append(RANDOM_NOTICE.format(id=model_id))
+    elif model_id == DEFAULT_MODEL_ID:
+        folder = transfer_model.DEFAULT_MODEL_DIR
+        if not (folder / "transformer").is_dir():
+            raise InputError(
+                f"the default model's weights are missing from {folder}; reinstall the package "
+                "or train them with `cosmos-bridge train-default`",
+                field="model.id",
+            )
+        # Small enough that fp32 costs nothing, and bf16 gains nothing, on any device.
+        model = transfer_model.load_transfer_model(
+            folder, device=device or "cpu", dtype=torch.float32, memory=spec.memory
+        )
+        resolved = ResolvedModel(model, model_id, revision=DEFAULT_MODEL_REVISION)
+        resolved.notes.append(DEFAULT_NOTICE)
     else:
         dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
         kwargs: dict[str, Any] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +87,15 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+Variation = tuple[str, str, int]  # name, prompt, seed
+
+
 def starter_spec(
-    dataset_path: Path, spec_path: Path, num_steps: int = 35, run_name: str = "first_run"
+    dataset_path: Path,
+    spec_path: Path,
+    num_steps: int = 35,
+    run_name: str = "first_run",
+    variations: Sequence[Variation] = EXAMPLE_VARIATIONS,
 ) -> str:
     """The YAML text of a starter spec for the dataset at ``dataset_path``, to be saved at
     ``spec_path`` (the dataset path is written relative to it)."""
@@ -137,11 +145,12 @@ def starter_spec(
         preset = f", preset: {_PRESETS[name]}" if name in _PRESETS else ""
         lines.append(f"  {name}: {{weight: {_WEIGHTS[name]}{preset}}}")
     lines.append("variations:  # one output folder per prompt x seed")
-    for name, prompt, seed in EXAMPLE_VARIATIONS:
+    for name, prompt, seed in variations:
         lines += [f"  - name: {name}", f"    prompt: {_q(prompt)}", f"    seed: {seed}"]
     lines += [
         "model:",
-        "  # 'default' (for now a RANDOM tiny model: noise), 'tiny', a hub id or a folder",
+        "  # 'default' (the small CPU model in the package, 128x128), 'tiny' (random: noise),",
+        "  # a hub id such as nvidia/Cosmos-Transfer2.5-2B, or a model folder",
         "  id: default",
         f"  num_steps: {num_steps}",
         "  guidance: 3.0",
@@ -157,11 +166,12 @@ def write_starter_spec(
     overwrite: bool = False,
     num_steps: int = 35,
     run_name: str = "first_run",
+    variations: Sequence[Variation] = EXAMPLE_VARIATIONS,
 ) -> Path:
     """Write :func:`starter_spec` to ``spec_path`` once it validates; the path written."""
     if spec_path.exists() and not overwrite:
         raise InputError("exists already (pass --force to replace it)", spec_path)
-    text = starter_spec(dataset_path, spec_path, num_steps, run_name)
+    text = starter_spec(dataset_path, spec_path, num_steps, run_name, variations)
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(spec_path) as tmp:
         tmp.write_text(text, encoding="utf-8")
