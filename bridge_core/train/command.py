@@ -31,7 +31,7 @@ from bridge_core.train.data import (
 )
 
 CLIPS_FILE = "clips.npz"
-# What the shipped weights were trained with, on 2 CPU cores in about 70 minutes (the
+# What the shipped weights were trained with, on 2 CPU cores in about 80 minutes (the
 # model card has the figures). On a GPU the steps are bound by kernel launches, so a
 # bigger --batch costs little more per step there.
 DEFAULT_SCHEDULE = {

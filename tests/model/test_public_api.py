@@ -7,6 +7,7 @@ def test_exported_names() -> None:
     assert sorted(transfer_model.__all__) == sorted(
         [
             "BRANCH_REVISION",
+            "DEFAULT_MODEL_DIR",
             "DEFAULT_REPO",
             "MEMORY_POLICIES",
             "MODEL_PRESETS",

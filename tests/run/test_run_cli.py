@@ -33,7 +33,7 @@ def test_init_writes_a_commented_spec_that_validates(run_cli, ycb, tmp_path) -> 
     assert list(job.controls) == ["edge", "depth", "seg", "blur"]
     assert len(job.variations) == 2 and job.model.id == "default"
     assert "meat_can" in text and "soup_can" in text  # the dataset's classes
-    assert "RANDOM" in text and text.count("\n#") >= 3
+    assert "small CPU model" in text and text.count("\n#") >= 3
     again = run_cli("init", ycb, "-o", spec)
     assert again.exit_code == 2 and "exists already" in again.stderr
     assert run_cli("init", ycb, "-o", spec, "--force").exit_code == 0

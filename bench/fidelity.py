@@ -1,0 +1,153 @@
+"""Does the default model do transfer? Control adherence, prompts and weight maps, measured
+on procedural layouts it never saw in training (seeds from data.HELD_OUT_SEED on).
+
+    python bench/fidelity.py [--scenes 4] [--steps 35] [--guidance 3] [--model default]
+
+Needs the capture extra (the layouts are captured as users capture them); no Cycles.
+Prints, averaged over scenes and conditions:
+
+- Edge F1 and Blur SSIM of the output against the input clip with all four controls at
+  weight 1, with every weight at 0 (prompt only) and for the untrained model;
+- per condition the mean luminance, and the mean absolute difference between conditions;
+- the change when edge and seg weights are 0 in the left half: inside vs outside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bridge_core.controls.build import build_control_stack
+from bridge_core.controls.stack import CONTROL_NAMES, ControlStack
+from bridge_core.datasets.detect import open_dataset
+from bridge_core.run.metrics import MetricReference
+from bridge_core.run.models import resolve_model
+from bridge_core.run.protocol import SamplingSettings
+from bridge_core.spec.models import ControlSpec, ModelSpec
+from bridge_core.train.data import FRAMES, HELD_OUT_SEED
+from bridge_core.trainset.conditions import CONDITIONS
+from bridge_core.weights.rules import normalise_weights
+
+# Transfer2.5-2B on its benchmark, uniform weights (DESIGN.md), for scale only: another
+# model, resolution and data set.
+REFERENCE = {"edge_f1": 0.41, "blur_ssim": 0.87}
+
+
+def held_out_clip(workdir: Path, seed: int, size: int) -> tuple[ControlStack, np.ndarray]:
+    """Capture layout ``seed``; its default controls and its rgb [T, H, W, 3] uint8."""
+    from bridge_core.capture.capture import capture_scene
+    from bridge_core.trainset.layouts import CAMERA, write_layout
+
+    stage = workdir / f"{seed}.usda"
+    write_layout(stage, seed, FRAMES)
+    capture_scene(stage, [CAMERA], workdir / str(seed), resolution=(size, size))
+    (clip,) = open_dataset(workdir / str(seed)).clips()
+    stack = build_control_stack(clip, {name: ControlSpec() for name in CONTROL_NAMES})
+    return stack, clip.stack("rgb")[..., :3]
+
+
+def reweighted(stack: ControlStack, weights: dict[str, np.ndarray | float]) -> ControlStack:
+    """The same controls under new raw weights (a number or a [T, H, W] map), normalised."""
+    shape = stack.shape
+    maps = {
+        name: np.broadcast_to(np.asarray(w, dtype=np.float32), shape).copy()
+        for name, w in weights.items()
+    }
+    return ControlStack(videos=stack.videos, weights=normalise_weights(maps))
+
+
+def luminance(frames: np.ndarray) -> float:
+    """Mean Rec. 709 luma of [T, H, W, 3] uint8, 0..255."""
+    return float((frames.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722])).mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scenes", type=int, default=4)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=35)
+    parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--model", default="default")
+    args = parser.parse_args()
+
+    import transfer_model
+
+    model = resolve_model(ModelSpec(id=args.model)).model
+    untrained = transfer_model.CosmosTransferModel.from_preset(
+        "default", prompt_cache=transfer_model.hash_prompt_cache(64)
+    )
+    settings = SamplingSettings(num_steps=args.steps, guidance=args.guidance)
+    prompts = {name: c.prompt for name, c in CONDITIONS.items()}
+    scores: dict[str, list[float]] = {}
+    lum: dict[str, list[float]] = {name: [] for name in prompts}
+    pair_diff: list[float] = []
+    region_in, region_out = [], []
+
+    def add(key: str, value: float) -> None:
+        scores.setdefault(key, []).append(value)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.scenes):
+            seed = HELD_OUT_SEED + i
+            stack, rgb = held_out_clip(Path(tmp), seed, args.size)
+            reference = MetricReference(rgb)
+            uniform = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 1.0))
+            prompt_only = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 0.0))
+            outputs = {}
+            for name, prompt in prompts.items():
+                outputs[name] = model.generate(uniform, prompt, None, seed, settings)
+                lum[name].append(luminance(outputs[name]))
+                for metric, value in reference.scores(outputs[name]).items():
+                    add(f"uniform {metric}", value)
+                blind = model.generate(prompt_only, prompt, None, seed, settings)
+                for metric, value in reference.scores(blind).items():
+                    add(f"prompt-only {metric}", value)
+                random_out = untrained.generate(uniform, prompt, None, seed, settings)
+                for metric, value in reference.scores(random_out).items():
+                    add(f"untrained {metric}", value)
+            for a, b in itertools.combinations(outputs.values(), 2):
+                pair_diff.append(float(np.abs(a.astype(np.int16) - b).mean()))
+
+            # Edge and seg off in the left half: that half should move more.
+            half = np.ones(stack.shape, dtype=np.float32)
+            half[:, :, : stack.shape[2] // 2] = 0.0
+            masked = reweighted(stack, {"edge": half, "seg": half, "depth": 1.0, "blur": 1.0})
+            changed = model.generate(masked, prompts["daylight"], None, seed, settings)
+            delta = np.abs(changed.astype(np.int16) - outputs["daylight"]).mean(axis=-1)
+            region_in.append(float(delta[:, :, : stack.shape[2] // 2].mean()))
+            region_out.append(float(delta[:, :, stack.shape[2] // 2 :].mean()))
+            print(f"scene {seed}: done", flush=True)
+
+    mean = {key: float(np.mean(values)) for key, values in scores.items()}
+    print(
+        f"\n{args.scenes} held-out layouts, {args.size}x{args.size}, {FRAMES} frames, "
+        f"{args.steps} steps, guidance {args.guidance}, model {args.model!r}"
+    )
+    print(f"{'':24s}{'Edge F1':>10s}{'Blur SSIM':>11s}")
+    for setting in ("uniform", "prompt-only", "untrained"):
+        print(
+            f"{setting:24s}{mean[f'{setting} edge_f1']:10.3f}{mean[f'{setting} blur_ssim']:11.3f}"
+        )
+    print(
+        f"{'Transfer2.5-2B (ref.)':24s}{REFERENCE['edge_f1']:10.2f}{REFERENCE['blur_ssim']:11.2f}"
+    )
+    ratio_f1 = mean["uniform edge_f1"] / max(mean["prompt-only edge_f1"], 1e-9)
+    ratio_ssim = mean["uniform blur_ssim"] / max(mean["prompt-only blur_ssim"], 1e-9)
+    print(f"controls vs prompt only: Edge F1 x{ratio_f1:.2f}, Blur SSIM x{ratio_ssim:.2f}")
+    print("mean luminance (0-255): " + ", ".join(f"{n} {np.mean(v):.1f}" for n, v in lum.items()))
+    night_drop = 1 - np.mean(lum["night"]) / np.mean(lum["daylight"])
+    print(f"night vs daylight luminance: {100 * night_drop:.0f}% darker")
+    print(f"mean |difference| between conditions: {np.mean(pair_diff):.1f} (0-255)")
+    inside, outside = np.mean(region_in), np.mean(region_out)
+    print(
+        f"edge+seg weights 0 in the left half: mean |change| {inside:.1f} inside, "
+        f"{outside:.1f} outside (ratio {inside / max(outside, 1e-9):.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
