@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -82,15 +83,21 @@ def test_ctrl_c_after_two_clips_resumes_without_losing_or_duplicating(
     assert _run_files(run_dir) == _run_files(reference / RUNS_FOLDER / "first_run")
 
 
+def _ctrl_c() -> None:
+    """SIGINT to the main thread itself: os.kill may hand it to any of the process's
+    threads (torch's, OpenCV's), and Python would then run the handler a moment later."""
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+
 def test_ctrl_c_while_a_frame_is_written_waits_for_the_frame() -> None:
     written = []
     with pytest.raises(KeyboardInterrupt), loop._finish_before_interrupt():
-        os.kill(os.getpid(), signal.SIGINT)
+        _ctrl_c()
         written.append("frame")
     assert written == ["frame"]
     # The previous handler is back: Ctrl-C interrupts at once again.
     with pytest.raises(KeyboardInterrupt):
-        os.kill(os.getpid(), signal.SIGINT)
+        _ctrl_c()
         time.sleep(1)
 
 

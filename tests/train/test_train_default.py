@@ -224,6 +224,8 @@ def test_going_on_from_a_saved_model_keeps_earlier_curves(trained_workdir, run_c
         "0",
         "--branch-steps",
         "3",
+        "--decoder-steps",
+        "0",
         "--init",
         workdir / "model",
         "--out",
