@@ -90,15 +90,21 @@ def _ctrl_c() -> None:
 
 
 def test_ctrl_c_while_a_frame_is_written_waits_for_the_frame() -> None:
+    # Python's own handler to start from, whatever earlier tests in this worker left.
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)
     written = []
-    with pytest.raises(KeyboardInterrupt), loop._finish_before_interrupt():
-        _ctrl_c()
-        written.append("frame")
-    assert written == ["frame"]
-    # The previous handler is back: Ctrl-C interrupts at once again.
-    with pytest.raises(KeyboardInterrupt):
-        _ctrl_c()
-        time.sleep(1)
+    try:
+        with pytest.raises(KeyboardInterrupt), loop._finish_before_interrupt():
+            _ctrl_c()
+            written.append("frame")
+        assert written == ["frame"]
+        # The previous handler is back: Ctrl-C interrupts at once again.
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):
+            _ctrl_c()
+            time.sleep(1)
+    finally:
+        signal.signal(signal.SIGINT, original)
 
 
 def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_path) -> None:
