@@ -77,8 +77,9 @@ def main() -> None:
     import transfer_model
 
     model = resolve_model(ModelSpec(id=args.model)).model
+    width = transfer_model.MODEL_PRESETS["default"].text_embed_dim
     untrained = transfer_model.CosmosTransferModel.from_preset(
-        "default", prompt_cache=transfer_model.hash_prompt_cache(64)
+        "default", prompt_cache=transfer_model.hash_prompt_cache(width)
     )
     settings = SamplingSettings(num_steps=args.steps, guidance=args.guidance)
     prompts = {name: c.prompt for name, c in CONDITIONS.items()}

@@ -54,15 +54,14 @@ def clip_set(packed: PackedClips, prompts: list[str], width: int) -> ClipSet:
     import torch
 
     from transfer_model.cosmos.model import DEFAULT_NEGATIVE_PROMPT
-    from transfer_model.cosmos.prompts import HashTextEncoder
+    from transfer_model.cosmos.prompts import HASH_PROMPT_TOKENS, HashTextEncoder
     from transfer_model.cosmos.training import ClipSet
 
     scenes, conditions = packed.targets.shape[:2]
     encoder = HashTextEncoder(width)
-    max_length = 128  # hash_prompt_cache's, which generation uses
     with torch.no_grad():
-        embeds = encoder.encode(prompts, max_length)
-        null = encoder.encode([DEFAULT_NEGATIVE_PROMPT], max_length)[0]
+        embeds = encoder.encode(prompts, HASH_PROMPT_TOKENS)
+        null = encoder.encode([DEFAULT_NEGATIVE_PROMPT], HASH_PROMPT_TOKENS)[0]
     return ClipSet(
         targets=packed.targets.reshape(-1, *packed.targets.shape[2:]),
         controls=packed.controls,

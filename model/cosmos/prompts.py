@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import torch
 from safetensors.torch import load_file, save_file
 
+# Prompt length of the hash encoder's embeddings (the default model was trained on it).
+HASH_PROMPT_TOKENS = 128
 SYSTEM_PROMPT = "You are a helpful assistant who will provide prompts to an image generator."
 
 
@@ -187,7 +189,7 @@ class HashTextEncoder:
 
 
 def hash_prompt_cache(
-    width: int, max_length: int = 128, folder: Path | None = None
+    width: int, max_length: int = HASH_PROMPT_TOKENS, folder: Path | None = None
 ) -> PromptEmbeddingCache:
     """A PromptEmbeddingCache in front of :class:`HashTextEncoder` of ``width``."""
     return PromptEmbeddingCache(

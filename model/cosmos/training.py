@@ -131,6 +131,11 @@ def _vae_clips(clips: ClipSet) -> list[np.ndarray]:
     return [clips.targets, *clips.controls.values()]
 
 
+def _crop(clips: ClipSet, schedule: Schedule) -> int:
+    """The VAE phases' crop side: the schedule's, or the frame's if that is smaller."""
+    return min(schedule.vae_crop, *clips.targets.shape[2:4])
+
+
 def _vae_batch(
     sources: list[np.ndarray], batch: int, frames: int, crop: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -170,8 +175,7 @@ def train_vae(
     downsampling the branches see them through.
     """
     rng = np.random.default_rng(schedule.seed)
-    sources = _vae_clips(clips)
-    crop = min(schedule.vae_crop, clips.targets.shape[2], clips.targets.shape[3])
+    sources, crop = _vae_clips(clips), _crop(clips, schedule)
     vae.to(device).train()
 
     def loss_at(step: int) -> torch.Tensor:
@@ -201,8 +205,7 @@ def train_decoder(
     latent frame.
     """
     rng = np.random.default_rng(schedule.seed + 3)
-    sources = _vae_clips(clips)
-    crop = min(schedule.vae_crop, clips.targets.shape[2], clips.targets.shape[3])
+    sources, crop = _vae_clips(clips), _crop(clips, schedule)
     frames = clips.targets.shape[1]
     vae.to(device).eval()
     vae.decoder.train()
