@@ -1,6 +1,6 @@
 """Frames per second of headless capture: the sample warehouse scene, all outputs.
 
-    python bench/capture.py [--resolution 1280x704] [--frames 8] [--device cpu] [--workers N]
+    python bench/capture.py [--resolution 1280x704] [--frames 8] [--device cpu]
 
 Casts and writes everything `cosmos-bridge capture` writes (rgb, both depths, semantic
 and instance segmentation with their json, normals, camera params) for one camera.
@@ -28,9 +28,6 @@ def main() -> None:
     parser.add_argument("--resolution", default="1280x704")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--workers", type=int, default=None, help="processes (default: capture_scene's choice)"
-    )
     args = parser.parse_args()
     size = parse_resolution(args.resolution)
     scene = read_scene(SCENE)
@@ -45,13 +42,11 @@ def main() -> None:
             (0, args.frames),
             size,
             args.device,
-            workers=args.workers,
         )
         seconds = time.perf_counter() - start
-    workers = "auto" if args.workers is None else args.workers
     print(
         f"{os.cpu_count()} cores, device {args.device}, {size[0]}x{size[1]}, all outputs, "
-        f"{args.frames} frames, workers {workers} (process start included)"
+        f"{args.frames} frames"
     )
     print(f"{args.frames / seconds:5.2f} frames/s ({1000 * seconds / args.frames:.0f} ms/frame)")
     print("target: >= 10 frames/s on 2 CPU cores")

@@ -10,6 +10,14 @@ from contextlib import contextmanager
 import cv2
 
 
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @contextmanager
 def single_threaded_opencv() -> Iterator[None]:
     """OpenCV's own worker threads, inside ours, would oversubscribe the cores."""
@@ -27,7 +35,7 @@ def for_each_frame(work: Callable[[int], object], count: int) -> None:
     ``work`` writes its results into arrays the caller owns; the first error raised
     by any frame is re-raised here.
     """
-    workers = min(os.cpu_count() or 1, count)
+    workers = min(cpu_cores(), count)
     if workers <= 1:
         for t in range(count):
             work(t)

@@ -641,7 +641,7 @@ def _write_view(
         camera_params=params,
         bounding_box_2d_tight=boxes,
     )
-    write_view(layout, rp, frame, annotations)
+    write_view(layout, rp, frame, annotations, png_compression=9)  # committed: smallest files
 
 
 def phase(frame: int, frames: int) -> float:

@@ -25,6 +25,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bridge_core.outputs import PNG_COMPRESSION, png_flags
+
 RGBA = tuple[int, int, int, int]
 
 BACKGROUND: RGBA = (0, 0, 0, 0)
@@ -87,13 +89,9 @@ def palette(n: int, seed: int) -> list[RGBA]:
     return [cols[i] for i in order]
 
 
-def write_png_rgba(path: Path, rgba: np.ndarray, compression: int = 9) -> None:
+def write_png_rgba(path: Path, rgba: np.ndarray, compression: int = PNG_COMPRESSION) -> None:
     """Write an [H,W,4] uint8 RGBA picture (cv2 stores BGRA; BasicWriter's files are RGBA)."""
-    if not cv2.imwrite(
-        str(path),
-        cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA),
-        [cv2.IMWRITE_PNG_COMPRESSION, compression],
-    ):
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), png_flags(compression)):
         raise OSError(f"could not write {path}")
 
 
@@ -227,7 +225,7 @@ def colorize_segmentation(
     Json entries follow the order of the ids present, after BACKGROUND and UNLABELLED.
     """
     # Row 0 of each lookup table is BACKGROUND; segment i lives in row i + 1.
-    lookup = np.maximum(np.asarray(ids, np.int64) + 1, 0)
+    lookup = np.maximum(np.asarray(ids, np.int32), -1) + 1
     sem_lut = np.zeros((len(segments) + 1, 4), np.uint8)
     ins_lut = np.zeros((len(segments) + 1, 4), np.uint8)
     sem_labels = {
@@ -250,8 +248,15 @@ def colorize_segmentation(
         sem_labels[color_key(sem_color)] = {"class": segment.label}
         ins_map[color_key(ins_color)] = segment.prim_path
         ins_sem[color_key(ins_color)] = {"class": segment.label}
-    sem_img, ins_img = sem_lut[lookup], ins_lut[lookup]
+    sem_img, ins_img = _gather_rgba(sem_lut, lookup), _gather_rgba(ins_lut, lookup)
     return ColorizedSegmentation(sem_img, sem_labels, ins_img, ins_map, ins_sem)
+
+
+def _gather_rgba(lut: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """lut [N,4] uint8 at index [H,W] -> [H,W,4] uint8, one 4-byte gather per pixel
+    (several times faster than gathering rows of four bytes)."""
+    packed = np.take(lut.view(np.uint32)[:, 0], index)
+    return packed.view(np.uint8).reshape(*index.shape, 4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,7 +292,7 @@ def write_view(
     render_product: str,
     frame: int,
     view: ViewAnnotations,
-    png_compression: int = 9,
+    png_compression: int = PNG_COMPRESSION,
 ) -> None:
     """Write one render product's files for one frame, BasicWriter names and formats."""
     f = layout.file

@@ -1,25 +1,16 @@
 """Capture a BasicWriter dataset from a USD scene: read, pose per time code, cast, write.
 
 Per time code the scene's triangles are posed and uploaded once, then every camera (render
-product) is cast against them. Files are written by a small thread pool while the next view
-is cast, so PNG compression and disk I/O overlap the ray casting.
+product) is cast against them, on every core (see raycast.py). Files are written by a small
+thread pool while the next view is cast, so PNG compression and disk I/O overlap the casting.
 """
 
 from __future__ import annotations
 
-import math
-import multiprocessing
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import (
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    as_completed,
-)
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,16 +31,11 @@ from bridge_core.capture.basicwriter_out import (
 from bridge_core.capture.camera import camera_pose, find_camera
 from bridge_core.capture.raycast import RayCaster, ViewBuffers
 from bridge_core.capture.scene import Scene, read_scene
-from bridge_core.errors import BridgeError, InputError
+from bridge_core.errors import InputError
 
 SEED = 0  # replicator_global_seed in metadata.txt; also fixes the segmentation palettes
 DEFAULT_RESOLUTION = (1280, 704)  # the Transfer models' 720p frame size
-# PNG level 1 is ~4x faster than 9 for ~15% larger files; captures are large and temporary.
-PNG_COMPRESSION = 1
 _MAX_PENDING_WRITES = 4  # views queued for writing before casting waits (bounds memory)
-# Below this many frames one process is faster than starting workers (see bench/capture.py).
-MIN_FRAMES_FOR_PROCESSES = 12
-_CHUNKS_PER_WORKER = 4  # smaller chunks: steadier progress and load balance, fewer BVH refits
 
 
 @dataclass(frozen=True)
@@ -123,7 +109,7 @@ def _write(
         segmentation=segmentation,
         camera_params=params,
     )
-    write_view(layout, product, frame, annotations, PNG_COMPRESSION)
+    write_view(layout, product, frame, annotations)
 
 
 def capture_scene(
@@ -134,19 +120,12 @@ def capture_scene(
     resolution: tuple[int, int] = DEFAULT_RESOLUTION,
     device: str = "cpu",
     on_view: Callable[[], None] | None = None,
-    workers: int | None = 1,
 ) -> CaptureResult:
     """Render ``cameras`` over the ``frames`` time-code range (stop excluded) into ``out_dir``
     in BasicWriter layout (flat for one camera, one folder per render product otherwise).
 
     Output frames are numbered from 0 as BasicWriter numbers them, whatever the first time
     code. ``on_view`` is called after each render product of each frame (for progress).
-
-    On the CPU, warp kernels hold the GIL, so long captures can be split across ``workers``
-    processes (None: one per core, when there are enough frames to pay for starting them).
-    The files are byte-identical either way. The default is this process only, because
-    workers are spawned: a script that asks for several needs an
-    ``if __name__ == "__main__":`` guard (the CLI has one).
     """
     started = time.perf_counter()
     w, h = resolution
@@ -165,38 +144,13 @@ def capture_scene(
     layout = BasicWriterLayout(Path(out_dir), flat=len(cameras) == 1)
     write_metadata(layout.root, SEED)
     jobs = list(enumerate(time_codes))  # (output frame number, time code)
-    processes = _worker_count(workers, device, scene, len(time_codes))
-    if processes > 1:
-        _render_in_processes(
-            processes, scene.path, list(cameras), layout, jobs, resolution, device, on_view
-        )
-    else:
-        _render_frames(scene, cameras, layout, jobs, resolution, device, on_view)
+    _render_frames(scene, cameras, layout, jobs, resolution, device, on_view)
     return CaptureResult(
         out_dir=layout.root,
         render_products=dict(zip(products, cameras, strict=True)),
         time_codes=time_codes,
         seconds=time.perf_counter() - started,
     )
-
-
-def _cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _worker_count(workers: int | None, device: str, scene: Scene, frames: int) -> int:
-    """How many processes render: 1 on a GPU, for short captures, or for a stage with unsaved
-    edits (workers read the scene from its file)."""
-    if device != "cpu" or scene.stage.GetRootLayer().dirty:
-        return 1
-    if workers is None:
-        if frames < MIN_FRAMES_FOR_PROCESSES:
-            return 1
-        workers = _cpu_cores()
-    return max(1, min(workers, frames))
 
 
 def _render_frames(
@@ -241,64 +195,3 @@ def _render_frames(
                     on_view()
         while pending:
             pending.popleft().result()
-
-
-# One worker process's scene, read once by the pool initializer.
-_worker_scene: Scene | None = None
-
-
-def _worker_init(scene_path: Path) -> None:
-    global _worker_scene
-    _worker_scene = read_scene(scene_path)
-
-
-def _worker_render(
-    cameras: list[str],
-    layout: BasicWriterLayout,
-    jobs: list[tuple[int, int]],
-    resolution: tuple[int, int],
-    device: str,
-) -> int:
-    assert _worker_scene is not None
-    _render_frames(_worker_scene, cameras, layout, jobs, resolution, device, None)
-    return len(jobs) * len(cameras)
-
-
-def _render_in_processes(
-    processes: int,
-    scene_path: Path,
-    cameras: list[str],
-    layout: BasicWriterLayout,
-    jobs: list[tuple[int, int]],
-    resolution: tuple[int, int],
-    device: str,
-    on_view: Callable[[], None] | None,
-) -> None:
-    """:func:`_render_frames` over ``processes`` spawned workers, in contiguous chunks of
-    frames (consecutive frames refit one BVH); the first error is raised here."""
-    per_chunk = max(1, math.ceil(len(jobs) / (processes * _CHUNKS_PER_WORKER)))
-    chunks = [jobs[i : i + per_chunk] for i in range(0, len(jobs), per_chunk)]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        processes, mp_context=context, initializer=_worker_init, initargs=(scene_path,)
-    ) as pool:
-        futures = [
-            pool.submit(_worker_render, cameras, layout, chunk, resolution, device)
-            for chunk in chunks
-        ]
-        try:
-            for future in as_completed(futures):
-                try:
-                    views = future.result()
-                except BrokenProcessPool as exc:
-                    raise BridgeError(
-                        f"a capture worker process died ({exc}); "
-                        "rerun with one process to see the error"
-                    ) from exc
-                if on_view is not None:
-                    for _ in range(views):
-                        on_view()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise

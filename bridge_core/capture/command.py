@@ -78,7 +78,6 @@ def capture(
             size,
             device,
             lambda: progress.advance(task),
-            workers=None,  # one process per core for long captures on the CPU
         )
     per_view = 1000 * result.seconds / max(result.views, 1)
     console.print(

@@ -2,12 +2,16 @@
 
 The same kernel runs on ``"cpu"`` and ``"cuda"``. Each pixel shoots one ray through its
 centre, built from the written projection matrix, so pixels and camera_params cannot
-disagree. The ray direction is scaled to camera-space z = -1: the hit parameter t is then the
+disagree. A warp CPU launch runs on one core but releases the GIL, so on the CPU the view
+is cast as bands of rows launched from one thread per core.
+
+The ray direction is scaled to camera-space z = -1: the hit parameter t is then the
 distance to the image plane, and t * |dir| the distance to the camera.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +19,7 @@ import warp as wp
 
 from bridge_core.capture.camera import CameraPose
 from bridge_core.capture.scene import FrameGeometry
+from bridge_core.parallel import cpu_cores, for_each_frame
 
 # Warp's banner and module-load lines would interleave with the progress bar.
 wp.config.log_level = wp.LOG_WARNING
@@ -24,12 +29,16 @@ AMBIENT = wp.constant(0.3)
 SUN = wp.constant(0.85)
 SKY_LINEAR = (0.60, 0.64, 0.70)  # flat light grey-blue where nothing is hit
 MISS_SEGMENT = wp.constant(-1)
+# Bands per core on the CPU: rows of sky cost little and rows of shadowed floor much, so
+# several bands per core keep the cores evenly busy; each launch costs only ~0.1 ms.
+BANDS_PER_CORE = 4
 
 
 @wp.kernel
 def _cast(
     mesh: wp.uint64,
     has_mesh: int,
+    first_row: int,
     origin: wp.vec3,
     rotation: wp.mat33,
     ndc_scale: wp.vec2,
@@ -48,7 +57,8 @@ def _cast(
     normals: wp.array2d(dtype=wp.vec4),
     rgba: wp.array3d(dtype=wp.uint8),
 ):
-    y, x = wp.tid()
+    row, x = wp.tid()
+    y = first_row + row
     height = depth_plane.shape[0]
     width = depth_plane.shape[1]
     # Pixel centre -> NDC -> camera-space direction with z = -1 -> world (column vectors).
@@ -177,28 +187,32 @@ class RayCaster:
         # Row-vector camera-to-world rotation -> the column-vector matrix warp multiplies by.
         rotation = wp.mat33(*pose.cam_to_world[:3, :3].T.astype(np.float32).ravel())
         has_mesh = self._mesh is not None
-        wp.launch(
-            _cast,
-            dim=(h, w),
-            inputs=[
-                self._mesh.id if has_mesh else wp.uint64(0),
-                int(has_mesh),
-                wp.vec3(*pose.position.astype(np.float32)),
-                rotation,
-                wp.vec2(1.0 / p[0, 0], 1.0 / p[1, 1]),
-                wp.vec2(p[2, 0], p[2, 1]),
-                float(pose.near_far[0]),
-                float(pose.near_far[1]),
-                float(meters_per_unit),
-                self._tri_segment if has_mesh else self._empty_int,
-                self._normals if has_mesh else self._empty,
-                self._colors if has_mesh else self._empty,
-                self.light,
-                wp.vec3(*SKY_LINEAR),
-            ],
-            outputs=[depth_plane, depth_camera, segment, normals, rgba],
-            device=dev,
-        )
+        inputs = [
+            self._mesh.id if has_mesh else wp.uint64(0),
+            int(has_mesh),
+            0,  # first row: set per band
+            wp.vec3(*pose.position.astype(np.float32)),
+            rotation,
+            wp.vec2(1.0 / p[0, 0], 1.0 / p[1, 1]),
+            wp.vec2(p[2, 0], p[2, 1]),
+            float(pose.near_far[0]),
+            float(pose.near_far[1]),
+            float(meters_per_unit),
+            self._tri_segment if has_mesh else self._empty_int,
+            self._normals if has_mesh else self._empty,
+            self._colors if has_mesh else self._empty,
+            self.light,
+            wp.vec3(*SKY_LINEAR),
+        ]
+        outputs = [depth_plane, depth_camera, segment, normals, rgba]
+        bands = row_bands(h, 1 if wp.get_device(dev).is_cuda else cpu_cores() * BANDS_PER_CORE)
+
+        def cast_band(i: int) -> None:
+            first, stop = bands[i]
+            band_inputs = [*inputs[:2], first, *inputs[3:]]
+            wp.launch(_cast, dim=(stop - first, w), inputs=band_inputs, outputs=outputs, device=dev)
+
+        for_each_frame(cast_band, len(bands))
         return ViewBuffers(
             depth_plane.numpy(),
             depth_camera.numpy(),
@@ -206,3 +220,9 @@ class RayCaster:
             normals.numpy(),
             rgba.numpy(),
         )
+
+
+def row_bands(height: int, count: int) -> list[tuple[int, int]]:
+    """``count`` (or fewer) contiguous (first, stop) row ranges covering [0, height)."""
+    edges = np.linspace(0, height, min(max(count, 1), height) + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]

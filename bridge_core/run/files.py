@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from bridge_core.errors import BridgeError
+from bridge_core.outputs import png_flags
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def encode_png(picture: np.ndarray) -> bytes:
     """[H,W,3] uint8 RGB (or [H,W] grey) -> PNG bytes; the same bytes for the same picture."""
     if picture.ndim == 3:
         picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".png", picture)
+    ok, data = cv2.imencode(".png", picture, png_flags())
     if not ok:
         raise OSError("PNG encoding failed")
     return data.tobytes()
