@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bridge_core.capture import capture_scene, read_scene
 from bridge_core.capture.command import parse_resolution
+from bridge_core.memory import reuse_freed_memory
 
 REPO = Path(__file__).resolve().parents[1]
 SCENE = REPO / "samples/scenes/warehouse.usda"
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    reuse_freed_memory()  # as the cosmos-bridge command does (bridge_core/memory.py)
     size = parse_resolution(args.resolution)
     scene = read_scene(SCENE)
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,6 +26,7 @@ import numpy as np
 from bridge_core.controls.build import build_control_stack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.types import DEPTH, NORMALS, RGB, SEMANTIC
+from bridge_core.memory import reuse_freed_memory
 from bridge_core.spec.models import ControlSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    reuse_freed_memory()  # as the cosmos-bridge command does (bridge_core/memory.py)
     rule = {"rules": [{"classes": ["banana", "*_can"], "value": 1.0}], "weight": 0.5}
     controls = {
         "edge": ControlSpec.model_validate(rule),

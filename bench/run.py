@@ -21,6 +21,7 @@ import numpy as np
 from controls import RESOLUTION, make_dataset
 
 from bridge_core.controls.stack import CONTROL_NAMES, ControlStack
+from bridge_core.memory import reuse_freed_memory
 from bridge_core.run.loop import run_job
 from bridge_core.run.models import ResolvedModel
 from bridge_core.run.protocol import ModelRequirements, SamplingSettings
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    reuse_freed_memory()  # as the cosmos-bridge command does (bridge_core/memory.py)
     rule = {"rules": [{"classes": ["banana", "*_can"], "value": 1.0}], "weight": 0.5}
     with tempfile.TemporaryDirectory() as tmp:
         root = make_dataset(Path(tmp) / "bench", args.frames)

@@ -22,6 +22,7 @@ from bridge_core.controls.build import build_control_stack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.summary import summarize
 from bridge_core.errors import BridgeError, InputError
+from bridge_core.memory import reuse_freed_memory
 from bridge_core.outputs import staged_folder
 from bridge_core.report.controls_export import export_clip
 from bridge_core.report.run_report import metrics_table
@@ -255,6 +256,7 @@ def demo(
 
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, no traceback."""
+    reuse_freed_memory()  # this process is ours (see bridge_core/memory.py)
     try:
         app(standalone_mode=False)
     except BridgeError as exc:
