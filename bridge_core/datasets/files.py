@@ -145,7 +145,9 @@ def write_video(path: Path, frames: np.ndarray, fps: float = 30.0) -> None:
         stream.thread_count = 1
         stream.options = {
             "qp": "18",
-            "preset": "veryfast",  # previews and control videos: speed over file size
+            # Previews and control videos: speed over file size. At a constant quantiser
+            # the quality is the same; ultrafast encodes ~2.5x faster for larger files.
+            "preset": "ultrafast",
             "threads": "1",
             "x264-params": "psy=0:mbtree=0:aq-mode=0",
         }
