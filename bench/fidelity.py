@@ -95,7 +95,7 @@ def main() -> None:
         for i in range(args.scenes):
             seed = HELD_OUT_SEED + i
             stack, rgb = held_out_clip(Path(tmp), seed, args.size)
-            reference = MetricReference(rgb)
+            reference = MetricReference.of(rgb)
             uniform = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 1.0))
             prompt_only = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 0.0))
             outputs = {}

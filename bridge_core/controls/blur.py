@@ -43,13 +43,17 @@ def blurred_small(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
 
 def blur_control(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
     """RGB [T,H,W,3] uint8 -> blurred control video [T,H,W,3] float32 in [0,1]."""
-    t, h, w, _ = rgb.shape
-    small = blurred_small(rgb, preset)
-    out = np.empty((t, h, w, 3), dtype=np.float32)
+    return upscaled(blurred_small(rgb, preset), rgb.shape[1:3])
+
+
+def upscaled(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[T,h,w,3] float32 -> [T,H,W,3] float32 at ``size`` (H, W), bilinear."""
+    h, w = size
+    out = np.empty((len(small), h, w, 3), dtype=np.float32)
 
     def upscale(i: int) -> None:
         # Upscaling straight into the output: no full-size intermediate to convert.
         cv2.resize(small[i], (w, h), dst=out[i], interpolation=cv2.INTER_LINEAR)
 
-    for_each_frame(upscale, t)
+    for_each_frame(upscale, len(small))
     return out

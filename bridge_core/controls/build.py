@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bridge_core.controls.blur import blur_control
+from bridge_core.controls.blur import blurred_small, upscaled
 from bridge_core.controls.depth import depth_control
 from bridge_core.controls.edge import (
     canny_edges,
@@ -91,7 +91,7 @@ def control_video(clip: Clip, name: str, spec: ControlSpec) -> np.ndarray:
         return edge_control(_edges(clip, spec.source, preset, field))
     if name == "blur":
         clip.require(RGB, f"the {name} control", field)
-        return blur_control(clip.stack(RGB), preset)
+        return upscaled(rgb_blurred_small(clip, preset), clip.size)
     raise InputError(f"unknown control {name!r}", field="controls")
 
 
@@ -109,9 +109,9 @@ def _edges(clip: Clip, source: str, preset: str, field: str) -> np.ndarray:
         )
     if use_rgb:
         clip.require(RGB, "the edge control", field)
-    t = len(clip)
-    h, w = clip.size
-    edges = canny_edges(clip.stack(RGB), preset) if use_rgb else np.zeros((t, h, w), bool)
+    edges = np.zeros((len(clip), *clip.size), bool)
+    if use_rgb:
+        edges |= rgb_canny(clip, preset)
     if use_geometry:
         if DEPTH in have:
             edges |= depth_edges(clip.stack(DEPTH))
@@ -124,6 +124,17 @@ def _edges(clip: Clip, source: str, preset: str, field: str) -> np.ndarray:
         if modality is not None:
             edges |= segment_edges(clip.stack(modality))
     return edges
+
+
+def rgb_canny(clip: Clip, preset: str) -> np.ndarray:
+    """Canny edges [T,H,W] bool of the clip's rgb, made once per clip and preset."""
+    return clip.derived(("canny", preset), lambda: canny_edges(clip.stack(RGB), preset))
+
+
+def rgb_blurred_small(clip: Clip, preset: str) -> np.ndarray:
+    """The blur control's blur of the clip's rgb at the size it is computed,
+    [T,H/4,W/4,3] float32, made once per clip and preset."""
+    return clip.derived(("blurred_small", preset), lambda: blurred_small(clip.stack(RGB), preset))
 
 
 def read_control_source(path: Path, frame_indices: list[int], size: tuple[int, int]) -> np.ndarray:

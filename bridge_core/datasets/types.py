@@ -7,7 +7,7 @@ each format build frames with a loader callable; nothing here knows about files.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,7 @@ class Clip:
     index: int
     frames: list[Frame]
     _stacks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _derived: dict[Hashable, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -211,6 +212,16 @@ class Clip:
             self._stacks[modality] = out
         return self._stacks[modality]
 
+    def derived(self, key: Hashable, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()``, made once per ``key`` and kept until :meth:`release`.
+
+        For what several steps derive from the same frames (the rgb's Canny edges feed the
+        edge control and the Edge F1 metric); callers must not modify it.
+        """
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
+
     def labels(self, modality: str) -> list[dict[int, str]]:
         """Per frame, what the ids of a segmentation modality mean (class or prim path)."""
         return [f.get(modality).labels for f in self.frames]
@@ -225,6 +236,7 @@ class Clip:
 
     def release(self) -> None:
         self._stacks.clear()
+        self._derived.clear()
         for f in self.frames:
             f.release()
 

@@ -33,7 +33,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bridge_core.controls.build import build_control_stack, modalities_needed
+from bridge_core.controls.build import (
+    build_control_stack,
+    modalities_needed,
+    rgb_blurred_small,
+    rgb_canny,
+)
 from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.files import read_json, read_rgb
@@ -52,7 +57,7 @@ from bridge_core.run.files import (
 from bridge_core.run.fit import fit_back, fit_controls, plan_fit
 from bridge_core.run.layout import REPORT_FOLDER, RUN_FILE, OutputLayout
 from bridge_core.run.manifest import Manifest, ManifestEntry
-from bridge_core.run.metrics import MetricReference
+from bridge_core.run.metrics import METRIC_PRESET, MetricReference
 from bridge_core.run.models import ResolvedModel
 from bridge_core.run.protocol import SamplingSettings
 from bridge_core.spec.models import JobSpec, Variation
@@ -369,8 +374,15 @@ def _run_clip(
     with result.timed("report"):
         write_clip_report(report_dir, clip.frame_indices, input_rgb, stack, outputs)
     with result.timed("metrics"):
-        # The input's side of the metrics is computed once for every variation.
-        reference = None if input_rgb is None else MetricReference(input_rgb)
+        # The input's side is computed once for every variation, and shared with the
+        # controls where they made the same (Canny and blur at the same preset).
+        reference = (
+            None
+            if input_rgb is None
+            else MetricReference(
+                rgb_canny(clip, METRIC_PRESET), rgb_blurred_small(clip, METRIC_PRESET)
+            )
+        )
         metrics = {
             "digest": plan.report_digest,
             "camera": clip.camera,

@@ -8,6 +8,8 @@ input's structure; a random model scores near 0 and near the SSIM of unrelated p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -83,17 +85,23 @@ def _edge_f1(edges_in: np.ndarray, edges_out: np.ndarray) -> float:
     return 2.0 * matched / total
 
 
+@dataclass(frozen=True)
 class MetricReference:
     """The input clip's side of both metrics, computed once for every variation's scores.
 
-    ``scores(outputs)`` equals ``{"edge_f1": edge_f1(inputs, outputs), "blur_ssim":
-    blur_ssim(inputs, outputs)}``.
+    edges: Canny edges [T,H,W] bool of the input; blurred: its blur at the size the blur
+    is computed (see ``blurred_small``), both with ``preset``. ``scores(outputs)`` equals
+    ``{"edge_f1": edge_f1(inputs, outputs), "blur_ssim": blur_ssim(inputs, outputs)}``.
     """
 
-    def __init__(self, inputs: np.ndarray, preset: str = METRIC_PRESET):
-        self.preset = preset
-        self.edges = canny_edges(inputs, preset)
-        self.blurred = blurred_small(inputs, preset)
+    edges: np.ndarray
+    blurred: np.ndarray
+    preset: str = METRIC_PRESET
+
+    @classmethod
+    def of(cls, inputs: np.ndarray, preset: str = METRIC_PRESET) -> MetricReference:
+        """From the input clip [T,H,W,3] uint8."""
+        return cls(canny_edges(inputs, preset), blurred_small(inputs, preset), preset)
 
     def scores(self, outputs: np.ndarray) -> dict[str, float]:
         return {

@@ -45,7 +45,7 @@ def test_blur_ssim(ycb_rgb) -> None:
 
 def test_metric_reference_scores_as_the_metrics(ycb_rgb) -> None:
     """The input's side computed once gives exactly the scores of edge_f1 and blur_ssim."""
-    reference = MetricReference(ycb_rgb)
+    reference = MetricReference.of(ycb_rgb)
     for outputs in (ycb_rgb, np.roll(ycb_rgb, 3, axis=2), 255 - ycb_rgb):
         assert reference.scores(outputs) == {
             "edge_f1": edge_f1(ycb_rgb, outputs),
