@@ -148,6 +148,9 @@ class RayCaster:
     def __init__(self, device: str, light: np.ndarray) -> None:
         self.device = device
         self.light = wp.vec3(*np.asarray(light, np.float32))
+        # Compiled (or read from warp's cache) here, once: a first launch from several
+        # band threads at the same time would race to load the module.
+        wp.load_module(__name__, device=device)
         self._mesh: wp.Mesh | None = None
         self._triangles: np.ndarray | None = None
         self._empty = wp.zeros(1, dtype=wp.vec3, device=device)
