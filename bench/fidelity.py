@@ -2,12 +2,15 @@
 on procedural layouts it never saw in training (seeds from data.HELD_OUT_SEED on).
 
     python bench/fidelity.py [--scenes 4] [--steps 35] [--guidance 3] [--model default]
+                             [--no-targets]
 
-Needs the capture extra (the layouts are captured as users capture them); no Cycles.
-Prints, averaged over scenes and conditions:
+Needs the capture extra (the layouts are captured as users capture them), and the train
+extra (bpy) for the ground-truth row. Prints, averaged over scenes and conditions:
 
 - Edge F1 and Blur SSIM of the output against the input clip with all four controls at
-  weight 1, with every weight at 0 (prompt only) and for the untrained model;
+  weight 1, with every weight at 0 (prompt only) and for the untrained model; and of the
+  Cycles render of the same layout under each condition, what the model is trained to
+  produce: the ceiling of these metrics on this data (skipped with --no-targets);
 - per condition the mean luminance, and the mean absolute difference between conditions;
 - the change when edge and seg weights are 0 in the left half: inside vs outside it.
 """
@@ -15,6 +18,7 @@ Prints, averaged over scenes and conditions:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import tempfile
 from pathlib import Path
@@ -28,7 +32,7 @@ from bridge_core.run.metrics import MetricReference
 from bridge_core.run.models import resolve_model
 from bridge_core.run.protocol import SamplingSettings
 from bridge_core.spec.models import ControlSpec, ModelSpec
-from bridge_core.train.data import FRAMES, HELD_OUT_SEED
+from bridge_core.train.data import FRAMES, HELD_OUT_SEED, build_scene, read_targets
 from bridge_core.trainset.conditions import CONDITIONS
 from bridge_core.weights.rules import normalise_weights
 
@@ -37,17 +41,27 @@ from bridge_core.weights.rules import normalise_weights
 REFERENCE = {"edge_f1": 0.41, "blur_ssim": 0.87}
 
 
-def held_out_clip(workdir: Path, seed: int, size: int) -> tuple[ControlStack, np.ndarray]:
-    """Capture layout ``seed``; its default controls and its rgb [T, H, W, 3] uint8."""
+def held_out_clip(
+    workdir: Path, seed: int, size: int, targets: bool
+) -> tuple[ControlStack, np.ndarray, dict[str, np.ndarray]]:
+    """Capture layout ``seed`` (and render it with Cycles under every condition when
+    ``targets``): its default controls, its rgb [T, H, W, 3] uint8, condition -> render."""
     from bridge_core.capture.capture import capture_scene
     from bridge_core.trainset.layouts import CAMERA, write_layout
 
-    stage = workdir / f"{seed}.usda"
-    write_layout(stage, seed, FRAMES)
-    capture_scene(stage, [CAMERA], workdir / str(seed), resolution=(size, size))
-    (clip,) = open_dataset(workdir / str(seed)).clips()
+    renders = {}
+    if targets:
+        folder = build_scene(workdir, seed, (size, size), list(CONDITIONS))
+        capture = folder / "capture"
+        renders = {name: read_targets(folder, name) for name in CONDITIONS}
+    else:
+        stage = workdir / f"{seed}.usda"
+        write_layout(stage, seed, FRAMES)
+        capture = workdir / str(seed)
+        capture_scene(stage, [CAMERA], capture, resolution=(size, size))
+    (clip,) = open_dataset(capture).clips()
     stack = build_control_stack(clip, {name: ControlSpec() for name in CONTROL_NAMES})
-    return stack, clip.stack("rgb")[..., :3]
+    return stack, clip.stack("rgb")[..., :3], renders
 
 
 def reweighted(stack: ControlStack, weights: dict[str, np.ndarray | float]) -> ControlStack:
@@ -72,7 +86,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=35)
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--model", default="default")
+    parser.add_argument(
+        "--no-targets", action="store_true", help="skip the Cycles renders (ground-truth row)"
+    )
     args = parser.parse_args()
+    targets = not args.no_targets
+    if targets and importlib.util.find_spec("bpy") is None:
+        print("bpy is not installed (the train extra): no ground-truth row")
+        targets = False
 
     import transfer_model
 
@@ -94,8 +115,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.scenes):
             seed = HELD_OUT_SEED + i
-            stack, rgb = held_out_clip(Path(tmp), seed, args.size)
+            stack, rgb, renders = held_out_clip(Path(tmp), seed, args.size, targets)
             reference = MetricReference.of(rgb)
+            for render in renders.values():
+                for metric, value in reference.scores(render).items():
+                    add(f"ground truth {metric}", value)
             uniform = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 1.0))
             prompt_only = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 0.0))
             outputs = {}
@@ -129,7 +153,10 @@ def main() -> None:
         f"{args.steps} steps, guidance {args.guidance}, model {args.model!r}"
     )
     print(f"{'':24s}{'Edge F1':>10s}{'Blur SSIM':>11s}")
-    for setting in ("uniform", "prompt-only", "untrained"):
+    settings_measured = ["uniform", "prompt-only", "untrained"]
+    if targets:
+        settings_measured.append("ground truth")
+    for setting in settings_measured:
         print(
             f"{setting:24s}{mean[f'{setting} edge_f1']:10.3f}{mean[f'{setting} blur_ssim']:11.3f}"
         )
@@ -139,6 +166,13 @@ def main() -> None:
     ratio_f1 = mean["uniform edge_f1"] / max(mean["prompt-only edge_f1"], 1e-9)
     ratio_ssim = mean["uniform blur_ssim"] / max(mean["prompt-only blur_ssim"], 1e-9)
     print(f"controls vs prompt only: Edge F1 x{ratio_f1:.2f}, Blur SSIM x{ratio_ssim:.2f}")
+    if targets:
+        # What a perfect model (its output the Cycles render itself) would score.
+        ceiling_f1 = mean["ground truth edge_f1"] / max(mean["prompt-only edge_f1"], 1e-9)
+        ceiling_ssim = mean["ground truth blur_ssim"] / max(mean["prompt-only blur_ssim"], 1e-9)
+        print(
+            f"ground truth vs prompt only: Edge F1 x{ceiling_f1:.2f}, Blur SSIM x{ceiling_ssim:.2f}"
+        )
     print("mean luminance (0-255): " + ", ".join(f"{n} {np.mean(v):.1f}" for n, v in lum.items()))
     night_drop = 1 - np.mean(lum["night"]) / np.mean(lum["daylight"])
     print(f"night vs daylight luminance: {100 * night_drop:.0f}% darker")
