@@ -308,19 +308,24 @@ def flow_batch(
     generator: torch.Generator,
     device: torch.device,
     dtype: torch.dtype,
+    sigma: float | None = None,
 ) -> FlowBatch:
-    """Targets noised to a logit-normal sigma; some with a clean first latent frame."""
+    """Targets noised to a logit-normal sigma (or to ``sigma`` for every sample, to
+    measure); some with a clean first latent frame."""
     index = rng.integers(len(clips), size=schedule.batch)
     x0 = _draw(encoded.target_mean[index], encoded.target_std[index], generator)
     b, _, t, h, w = x0.shape
     noise = torch.randn(x0.shape, generator=generator)
-    sigma = torch.sigmoid(torch.randn(b, generator=generator)).view(b, 1, 1, 1, 1)
-    noisy = (1 - sigma) * x0 + sigma * noise
+    if sigma is None:
+        sigmas = torch.sigmoid(torch.randn(b, generator=generator)).view(b, 1, 1, 1, 1)
+    else:
+        sigmas = torch.full((b, 1, 1, 1, 1), sigma)
+    noisy = (1 - sigmas) * x0 + sigmas * noise
 
     cond = torch.zeros(b, 1, t, 1, 1)
     cond[torch.from_numpy(rng.random(b) < schedule.cond_frame_rate), :, 0] = 1.0
     latents = cond * x0 + (1 - cond) * noisy
-    timestep = cond * CONDITIONAL_SIGMA + (1 - cond) * sigma
+    timestep = cond * CONDITIONAL_SIGMA + (1 - cond) * sigmas
 
     prompts = clips.prompt_embeds[torch.from_numpy(clips.prompt[index])]
     dropped = torch.from_numpy(rng.random(b) < schedule.prompt_dropout)
@@ -416,35 +421,73 @@ def train_branches(
         batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype)
         picked = active_branches(list(branches), rng)
         scenes = torch.from_numpy(clips.scene[batch.index])
-        tokens = (
-            batch.latents.shape[2] * (batch.latents.shape[3] // 2) * (batch.latents.shape[4] // 2)
-        )
-        # Equal weights, normalised as the sampler normalises uniform maps.
-        weight = torch.full((tokens,), 1.0 / len(picked))
+        mean, std = encoded.control_mean, encoded.control_std
+        controls = {n: _draw(mean[n][scenes], std[n][scenes], generator) for n in picked}
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            fused = None
-            for name in picked:
-                control = _draw(
-                    encoded.control_mean[name][scenes], encoded.control_std[name][scenes], generator
-                )
-                residuals = branches[name](
-                    controls_latents=control.to(device, dtype),
-                    latents=batch.latents,
-                    timestep=batch.timestep,
-                    encoder_hidden_states=batch.context,
-                    condition_mask=batch.cond_mask,
-                    padding_mask=batch.padding_mask,
-                    return_dict=False,
-                )[0]
-                fused = fusion.accumulate(fused, residuals, weight)
-            velocity = _base_velocity(transformer, batch, [f.to(dtype) for f in fused])
-            return flow_loss(velocity, batch)
+            residuals = fused_residuals(branches, controls, batch, dtype)
+            return flow_loss(_base_velocity(transformer, batch, residuals), batch)
 
     params = [p for branch in branches.values() for p in branch.parameters()]
     _optimise(params, schedule.branch_steps, schedule.lr, loss_at, "branches", history, log)
     for branch in branches.values():
         branch.eval()
     transformer.requires_grad_(True)
+
+
+def fused_residuals(
+    branches: dict[str, CosmosControlNetModel],
+    controls: dict[str, torch.Tensor],
+    batch: FlowBatch,
+    dtype: torch.dtype = torch.float32,
+) -> list[torch.Tensor]:
+    """The residuals of the branches named in ``controls`` (name -> control latents
+    [B, 16, T', h, w]) at equal weights, fused with the sampler's normalisation."""
+    latents = batch.latents
+    tokens = latents.shape[2] * (latents.shape[3] // 2) * (latents.shape[4] // 2)
+    weight = torch.full((tokens,), 1.0 / len(controls))
+    fused = None
+    for name, control in controls.items():
+        residuals = branches[name](
+            controls_latents=control.to(latents.device, dtype),
+            latents=latents,
+            timestep=batch.timestep,
+            encoder_hidden_states=batch.context,
+            condition_mask=batch.cond_mask,
+            padding_mask=batch.padding_mask,
+            return_dict=False,
+        )[0]
+        fused = fusion.accumulate(fused, residuals, weight)
+    return [f.to(dtype) for f in fused]
+
+
+@torch.no_grad()
+def control_gain(
+    transformer: CosmosTransformer3DModel,
+    branches: dict[str, CosmosControlNetModel],
+    encoded: EncodedSet,
+    clips: ClipSet,
+    sigmas: list[float],
+    batch_size: int = 32,
+    seed: int = 0,
+) -> dict[float, dict[str, float]]:
+    """How much the branches lower the flow loss: per noise level, the loss of the base
+    alone ("base"), with each branch alone, and with all of them ("all"), on one batch
+    of training clips with the posterior means of their controls (fp32, on the CPU)."""
+    schedule = Schedule(batch=batch_size, prompt_dropout=0.0, cond_frame_rate=0.0)
+    cpu = torch.device("cpu")
+    out: dict[float, dict[str, float]] = {}
+    for sigma in sigmas:
+        rng = np.random.default_rng(seed)
+        generator = torch.Generator().manual_seed(seed)
+        batch = flow_batch(encoded, clips, schedule, rng, generator, cpu, torch.float32, sigma)
+        scenes = torch.from_numpy(clips.scene[batch.index])
+        means = {name: m[scenes] for name, m in encoded.control_mean.items()}
+        losses = {"base": flow_loss(_base_velocity(transformer, batch), batch).item()}
+        for label, names in [*((n, [n]) for n in branches), ("all", list(branches))]:
+            residuals = fused_residuals(branches, {n: means[n] for n in names}, batch)
+            losses[label] = flow_loss(_base_velocity(transformer, batch, residuals), batch).item()
+        out[sigma] = losses
+    return out
 
 
 def train_model(

@@ -261,3 +261,24 @@ def test_the_shipped_default_model_loads_offline_and_fits_30_mb(monkeypatch) -> 
     assert not resolved.random and resolved.model.origin == "project"
     assert set(resolved.model.branches) == set(CONTROL_NAMES)
     assert resolved.model.max_resolution == (256, 256)
+
+
+def test_control_gain_is_none_for_new_branches_and_shows_trained_ones() -> None:
+    """bench/branch_gain.py's measure: zero-initialised branches leave every loss at the
+    base's; branches with an effect move it, each by its own amount."""
+    preset = _tiny_preset()
+    packed = synthetic_packed()
+    clips = clip_set(packed, [CONDITIONS[c].prompt for c in packed.conditions], 16)
+    torch.manual_seed(0)
+    vae, transformer = configs.build_vae(preset), configs.build_transformer(preset).eval()
+    encoded = training.encode_set(vae, clips, torch.device("cpu"))
+    new = {name: configs.build_branch(preset).eval() for name in CONTROL_NAMES}
+    gains = training.control_gain(transformer, new, encoded, clips, [0.3, 0.9], batch_size=4)
+    assert list(gains) == [0.3, 0.9]
+    for losses in gains.values():
+        assert set(losses) == {"base", "all", *CONTROL_NAMES}
+        assert all(value == losses["base"] for value in losses.values())
+
+    active = {name: configs.build_branch(preset, zero_init=False).eval() for name in CONTROL_NAMES}
+    for losses in training.control_gain(transformer, active, encoded, clips, [0.5], 4).values():
+        assert len({round(value, 6) for value in losses.values()}) == len(losses)
