@@ -30,7 +30,8 @@ def single_threaded_opencv() -> Iterator[None]:
 
 
 def for_each_frame(work: Callable[[int], object], count: int) -> None:
-    """Call ``work(t)`` for t in range(count), frames spread over the cores.
+    """Call ``work(t)`` for t in range(count), frames (or other independent pieces, such
+    as the capture's bands of rows) spread over the cores.
 
     ``work`` writes its results into arrays the caller owns; the first error raised
     by any frame is re-raised here.

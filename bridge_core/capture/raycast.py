@@ -38,7 +38,6 @@ BANDS_PER_CORE = 4
 def _cast(
     mesh: wp.uint64,
     has_mesh: int,
-    first_row: int,
     origin: wp.vec3,
     rotation: wp.mat33,
     ndc_scale: wp.vec2,
@@ -51,6 +50,7 @@ def _cast(
     corner_colors: wp.array(dtype=wp.vec3),
     light: wp.vec3,
     sky: wp.vec3,
+    first_row: int,  # of the band of rows this launch casts
     depth_plane: wp.array2d(dtype=wp.float32),
     depth_camera: wp.array2d(dtype=wp.float32),
     segment: wp.array2d(dtype=wp.int32),
@@ -193,7 +193,6 @@ class RayCaster:
         inputs = [
             self._mesh.id if has_mesh else wp.uint64(0),
             int(has_mesh),
-            0,  # first row: set per band
             wp.vec3(*pose.position.astype(np.float32)),
             rotation,
             wp.vec2(1.0 / p[0, 0], 1.0 / p[1, 1]),
@@ -212,8 +211,8 @@ class RayCaster:
 
         def cast_band(i: int) -> None:
             first, stop = bands[i]
-            band_inputs = [*inputs[:2], first, *inputs[3:]]
-            wp.launch(_cast, dim=(stop - first, w), inputs=band_inputs, outputs=outputs, device=dev)
+            band = (stop - first, w)
+            wp.launch(_cast, dim=band, inputs=[*inputs, first], outputs=outputs, device=dev)
 
         for_each_frame(cast_band, len(bands))
         return ViewBuffers(
