@@ -10,7 +10,9 @@ extra (bpy) for the ground-truth row. Prints, averaged over scenes and condition
 - Edge F1 and Blur SSIM of the output against the input clip with all four controls at
   weight 1, with every weight at 0 (prompt only) and for the untrained model; and of the
   Cycles render of the same layout under each condition, what the model is trained to
-  produce: the ceiling of these metrics on this data (skipped with --no-targets);
+  produce: the ceiling of these metrics on this data; and of that render through the
+  model's VAE alone, the ceiling of any model built on that codec (both skipped with
+  --no-targets);
 - per condition the mean luminance, and the mean absolute difference between conditions;
 - the change when edge and seg weights are 0 in the left half: inside vs outside it.
 """
@@ -96,6 +98,7 @@ def main() -> None:
         targets = False
 
     import transfer_model
+    from transfer_model.cosmos.training import round_trip
 
     model = resolve_model(ModelSpec(id=args.model)).model
     width = transfer_model.MODEL_PRESETS["default"].text_embed_dim
@@ -120,6 +123,9 @@ def main() -> None:
             for render in renders.values():
                 for metric, value in reference.scores(render).items():
                     add(f"ground truth {metric}", value)
+                through_vae = round_trip(model.vae, render[None])[0]
+                for metric, value in reference.scores(through_vae).items():
+                    add(f"ground truth via VAE {metric}", value)
             uniform = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 1.0))
             prompt_only = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 0.0))
             outputs = {}
@@ -155,7 +161,7 @@ def main() -> None:
     print(f"{'':24s}{'Edge F1':>10s}{'Blur SSIM':>11s}")
     settings_measured = ["uniform", "prompt-only", "untrained"]
     if targets:
-        settings_measured.append("ground truth")
+        settings_measured += ["ground truth", "ground truth via VAE"]
     for setting in settings_measured:
         print(
             f"{setting:24s}{mean[f'{setting} edge_f1']:10.3f}{mean[f'{setting} blur_ssim']:11.3f}"

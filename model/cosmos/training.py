@@ -92,6 +92,16 @@ def to_video(clips: np.ndarray, device: torch.device) -> torch.Tensor:
     return x.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
 
 
+@torch.no_grad()
+def round_trip(vae: AutoencoderKLWan, clips: np.ndarray) -> np.ndarray:
+    """[B, T, H, W, 3] uint8 encoded (posterior mean) and decoded again: what the codec
+    alone keeps of a clip, the most any model built on it can give back."""
+    x = to_video(clips, vae.device).to(vae.dtype)
+    decoded = vae.decode(vae.encode(x).latent_dist.mean).sample.float().cpu()
+    out = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return out.permute(0, 2, 3, 4, 1).numpy()
+
+
 def _cosine_lr(step: int, steps: int, lr: float, warmup: int = 100) -> float:
     """Linear warm-up, then cosine decay to a tenth."""
     if step < warmup:

@@ -282,3 +282,24 @@ def test_control_gain_is_none_for_new_branches_and_shows_trained_ones() -> None:
     active = {name: configs.build_branch(preset, zero_init=False).eval() for name in CONTROL_NAMES}
     for losses in training.control_gain(transformer, active, encoded, clips, [0.5], 4).values():
         assert len({round(value, 6) for value in losses.values()}) == len(losses)
+
+
+def test_round_trip_returns_clips_of_the_same_shape_that_a_trained_codec_keeps_closer() -> None:
+    """bench/fidelity.py's codec ceiling: the VAE's encode-decode, in picture units."""
+    preset = _tiny_preset()
+    packed = synthetic_packed()
+    clips = clip_set(packed, [CONDITIONS[c].prompt for c in packed.conditions], 16)
+    torch.manual_seed(0)
+    vae = configs.build_vae(preset)
+    video = clips.targets[:2]
+    before = training.round_trip(vae, video)
+    assert before.shape == video.shape and before.dtype == np.uint8
+    schedule = training.Schedule(vae_steps=30, vae_batch=4, vae_crop=SIZE)
+    training.train_vae(vae, clips, schedule, torch.device("cpu"), training.History())
+    vae.eval()
+    after = training.round_trip(vae, video)
+
+    def error(out: np.ndarray) -> float:
+        return float(np.abs(out.astype(np.int16) - video).mean())
+
+    assert error(after) < error(before)
