@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,15 +19,31 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+_opencv_lock = threading.Lock()
+_opencv_users = 0
+_opencv_threads = 0  # what OpenCV had before the first of the current users
+
+
 @contextmanager
 def single_threaded_opencv() -> Iterator[None]:
-    """OpenCV's own worker threads, inside ours, would oversubscribe the cores."""
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
+    """OpenCV's own worker threads, inside ours, would oversubscribe the cores.
+
+    Counted, because loops on two threads at once (the run loop reads the next clip
+    while the current one is written) would otherwise restore each other's setting.
+    """
+    global _opencv_users, _opencv_threads
+    with _opencv_lock:
+        if _opencv_users == 0:
+            _opencv_threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+        _opencv_users += 1
     try:
         yield
     finally:
-        cv2.setNumThreads(previous)
+        with _opencv_lock:
+            _opencv_users -= 1
+            if _opencv_users == 0:
+                cv2.setNumThreads(_opencv_threads)
 
 
 def for_each_frame(work: Callable[[int], object], count: int) -> None:

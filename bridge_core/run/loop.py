@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -98,7 +99,9 @@ class RunResult:
     seconds: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    """Seconds per stage: read, controls (+ weight maps), fit, model, write, metrics, report."""
+    """Seconds per stage: read, controls (+ weight maps), fit, model, write, metrics, report.
+    With a model that leaves the CPU free, reading and controls overlap the model's time."""
+    _stage_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @contextlib.contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -107,7 +110,8 @@ class RunResult:
             yield
         finally:
             elapsed = time.perf_counter() - began
-            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + elapsed
+            with self._stage_lock:  # the next clip's controls are timed on another thread
+                self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + elapsed
 
 
 def digest(value: Any) -> str:
@@ -266,16 +270,23 @@ def run_job(
         if progress is not None:
             progress.start(result.total, result.skipped)
         status = "failed"
+        # One thread for the next clip's controls, used while a GPU model generates.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-clip")
         try:
-            for plan in plans:
-                stack = first_stack if plan.clip is clips[0] else None
+            upcoming: Future[ControlStack] | None = None
+            for i, plan in enumerate(plans):
+                stack = first_stack if i == 0 else upcoming.result() if upcoming else None
+                first_stack, upcoming = None, None
+                after = plans[i + 1] if i + 1 < len(plans) else None
+                if needs.leaves_cpu_free and after is not None and after.report_todo:
+                    upcoming = pool.submit(_controls, after.clip, spec, result)
                 _run_clip(plan, stack, spec, resolved, layout, manifest, context, result, progress)
-                first_stack = None
             status = "complete"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         finally:
+            pool.shutdown(cancel_futures=True)  # a clip being read finishes: it only reads
             manifest.rewrite()
             result.seconds = time.perf_counter() - started
             result.metrics = _collect_metrics(plans, run_dir)

@@ -24,12 +24,15 @@ class ModelRequirements:
     supported_controls:  control names the model has branches for.
     max_resolution:      (W, H) the model can take at most (its positional embedding's
                          reach); None = no limit. Larger clips are resized down to fit.
+    leaves_cpu_free:     the model computes elsewhere (a GPU), so the run loop reads the
+                         next clip and builds its controls while it generates.
     """
 
     resolution_multiple: int
     frames_per_chunk: int
     supported_controls: tuple[str, ...]
     max_resolution: tuple[int, int] | None = None
+    leaves_cpu_free: bool = False
 
 
 @dataclass(frozen=True)

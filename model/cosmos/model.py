@@ -115,6 +115,7 @@ class CosmosTransferModel:
             frames_per_chunk=self.frames_per_chunk,
             supported_controls=tuple(self.branches),
             max_resolution=self.max_resolution,
+            leaves_cpu_free=self.device.type != "cpu",
         )
 
     @property
