@@ -41,7 +41,11 @@ def segment_mask(
     def match_frame(t: int) -> None:
         chosen = [i for i, label in labels[t].items() if label_matches(label, patterns)]
         if chosen:
-            mask[t] = np.isin(ids[t], chosen)
+            # One gather from a table of the chosen ids, several times faster than np.isin;
+            # ids past the table (never chosen) clip to its last entry, which is False.
+            table = np.zeros(max(chosen) + 2, dtype=bool)
+            table[chosen] = True
+            np.take(table, ids[t], out=mask[t], mode="clip")
 
     for_each_frame(match_frame, len(labels))
     return mask
