@@ -275,8 +275,9 @@ def run_job(
         try:
             upcoming: Future[ControlStack] | None = None
             for i, plan in enumerate(plans):
-                stack = first_stack if i == 0 else upcoming.result() if upcoming else None
-                first_stack, upcoming = None, None
+                # The first clip's controls were built above, others maybe ahead of time.
+                stack = upcoming.result() if upcoming is not None else first_stack
+                first_stack = upcoming = None
                 after = plans[i + 1] if i + 1 < len(plans) else None
                 if needs.leaves_cpu_free and after is not None and after.report_todo:
                     upcoming = pool.submit(_controls, after.clip, spec, result)
