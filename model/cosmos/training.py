@@ -24,7 +24,7 @@ from diffusers import AutoencoderKLWan, CosmosControlNetModel, CosmosTransformer
 
 from transfer_model.cosmos import configs, fusion
 from transfer_model.cosmos.configs import ModelPreset
-from transfer_model.cosmos.model import CosmosTransferModel
+from transfer_model.cosmos.model import CosmosTransferModel, frames_to_uint8
 from transfer_model.cosmos.prompts import hash_prompt_cache
 from transfer_model.cosmos.sampling import CONDITIONAL_SIGMA
 
@@ -97,9 +97,9 @@ def round_trip(vae: AutoencoderKLWan, clips: np.ndarray) -> np.ndarray:
     """[B, T, H, W, 3] uint8 encoded (posterior mean) and decoded again: what the codec
     alone keeps of a clip, the most any model built on it can give back."""
     x = to_video(clips, vae.device).to(vae.dtype)
-    decoded = vae.decode(vae.encode(x).latent_dist.mean).sample.float().cpu()
-    out = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return out.permute(0, 2, 3, 4, 1).numpy()
+    decoded = vae.decode(vae.encode(x).latent_dist.mean).sample.cpu()
+    # Converted as the model converts its outputs, so the two compare like for like.
+    return np.stack([frames_to_uint8(video[None]) for video in decoded])
 
 
 def _cosine_lr(step: int, steps: int, lr: float, warmup: int = 100) -> float:
