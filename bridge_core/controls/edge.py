@@ -88,4 +88,6 @@ def segment_edges(ids: np.ndarray) -> np.ndarray:
 
 def edge_control(edges: np.ndarray) -> np.ndarray:
     """Edges [T,H,W] bool -> control video [T,H,W,3] float32, white on black (read-only view)."""
-    return grey_video(edges.astype(np.float32))
+    grey = np.empty(edges.shape, dtype=np.float32)
+    for_each_frame(lambda t: np.copyto(grey[t], edges[t]), len(edges))
+    return grey_video(grey)

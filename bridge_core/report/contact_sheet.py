@@ -17,11 +17,18 @@ _ROW_LABEL = 64
 def _tile(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """[H,W], [H,W,3] float in [0,1] or uint8 -> [h,w,3] uint8 of ``size`` (w, h).
 
-    Shrinks first, then converts: a tile is a small fraction of the picture.
+    Shrinks first, then converts: a tile is a small fraction of the picture. Shrinks by
+    the largest whole factor first, where OpenCV's area resize has a fast path (a
+    third of the time on 1280x704), then to ``size``.
     """
     if picture.ndim == 3 and picture.strides[-1] == 0:
         picture = picture[..., 0]  # a grey control's broadcast view: one real channel
-    small = cv2.resize(np.ascontiguousarray(picture), size, interpolation=cv2.INTER_AREA)
+    picture = np.ascontiguousarray(picture)
+    h, w = picture.shape[:2]
+    factor = min(w // size[0], h // size[1])
+    if factor > 1 and w % factor == 0 and h % factor == 0:
+        picture = cv2.resize(picture, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
     if small.dtype != np.uint8:
         small = (np.clip(small, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     if small.ndim == 2:

@@ -17,6 +17,7 @@ clip's report and metrics follow. What makes it safe to stop and rerun:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -205,6 +206,7 @@ def _check_controls(spec: JobSpec, supported: tuple[str, ...]) -> None:
         )
 
 
+@functools.cache  # installed packages do not change while the process runs
 def _package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for name in _PACKAGES:
@@ -531,7 +533,7 @@ def _write_run_file(
         },
         "clip_length": clip_length,
         "label_files": result.label_mode,
-        "packages": _package_versions(),
+        "packages": dict(_package_versions()),
         "timing": {
             "started": started_at.isoformat(timespec="seconds"),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -77,8 +77,16 @@ def edge_f1(inputs: np.ndarray, outputs: np.ndarray, preset: str = METRIC_PRESET
 
 
 def _edge_f1(edges_in: np.ndarray, edges_out: np.ndarray) -> float:
-    matched = int(np.count_nonzero(edges_in & edges_out))
-    total = int(np.count_nonzero(edges_in)) + int(np.count_nonzero(edges_out))
+    # Per frame: |A and B|, |A|, |B| (counted frame by frame, over the cores).
+    counts = np.empty((len(edges_in), 3), dtype=np.int64)
+
+    def count(t: int) -> None:
+        a, b = edges_in[t], edges_out[t]
+        counts[t] = np.count_nonzero(a & b), np.count_nonzero(a), np.count_nonzero(b)
+
+    for_each_frame(count, len(edges_in))
+    matched, count_in, count_out = (int(n) for n in counts.sum(axis=0))
+    total = count_in + count_out
     if total == 0:
         return 1.0
     # F1 = 2PR / (P + R) = 2 |A and B| / (|A| + |B|)

@@ -67,29 +67,44 @@ def depth_band(depth: np.ndarray, near: float, far: float, feather: float = 0.0)
 def combine(
     base: np.ndarray, values: np.ndarray | float, op: str, region: np.ndarray | None = None
 ) -> np.ndarray:
-    """Apply one rule to ``base`` [T,H,W].
+    """Apply one rule to ``base`` [T,H,W], frames spread over the cores.
 
     ``values`` (broadcastable to [T,H,W]) meet ``base`` through ``op``; ``region``
     [T,H,W] says where the rule applies: bool, or float in [0,1] whose fractional
     values blend (a feathered depth band). None: everywhere.
     """
-    if op == "set":
-        result = np.broadcast_to(np.asarray(values, dtype=np.float32), base.shape)
-    elif op == "multiply":
-        result = base * values
-    elif op == "max":
-        result = np.maximum(base, values)
-    elif op == "min":
-        result = np.minimum(base, values)
-    elif op == "add":
-        result = base + values
-    else:
+    if op not in OPS:
         raise ValueError(f"unknown op {op!r}; known: {OPS}")
-    if region is None:
-        return np.asarray(result, dtype=np.float32)
-    if region.dtype == bool:
-        return np.where(region, result, base).astype(np.float32, copy=False)
-    return (base + region * (result - base)).astype(np.float32, copy=False)
+    values = np.broadcast_to(np.asarray(values, dtype=np.float32), base.shape)
+    if op == "set" and region is None:
+        return values  # a read-only view: a constant or a per-frame curve costs no memory
+    out = np.empty(base.shape, dtype=np.float32)
+
+    def combine_frame(t: int) -> None:
+        result = _apply(op, base[t], values[t])
+        if region is None:
+            out[t] = result
+        elif region.dtype == bool:
+            np.copyto(out[t], base[t])
+            np.copyto(out[t], result, where=region[t])
+        else:
+            out[t] = base[t] + region[t] * (result - base[t])
+
+    for_each_frame(combine_frame, len(base))
+    return out
+
+
+def _apply(op: str, base: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``op`` of two [H,W] arrays."""
+    if op == "set":
+        return values
+    if op == "multiply":
+        return base * values
+    if op == "max":
+        return np.maximum(base, values)
+    if op == "min":
+        return np.minimum(base, values)
+    return base + values
 
 
 def normalise_weights(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
