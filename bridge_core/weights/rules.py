@@ -113,24 +113,36 @@ def normalise_weights(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     ``maps``: control -> [T,H,W] >= 0. Returns new arrays (or read-only views);
     inputs are untouched. Uniform maps (broadcast views of one number, as
     constant_map makes them) are summed as numbers, so the common case of plain
-    per-control weights costs no per-pixel work at all.
+    per-control weights costs no per-pixel work at all; where other maps vary,
+    uniform maps of the same weight share one read-only result.
     """
     uniform = {n: float(w.flat[0]) for n, w in maps.items() if not any(w.strides)}
-    varying = [w for n, w in maps.items() if n not in uniform]
+    varying = {n: w for n, w in maps.items() if n not in uniform}
     if not varying:
         total = max(sum(uniform.values()), 1.0)
         return {n: constant_map(w.shape, uniform[n] / total) for n, w in maps.items()}
     constant = np.float32(sum(uniform.values()))
-    out = {name: np.empty(w.shape, dtype=np.float32) for name, w in maps.items()}
+    first = next(iter(varying.values()))
+    # 1 / max(sum, 1) once per site, then products: one division for all the maps.
+    scale = np.empty(first.shape, dtype=np.float32)
+    out = {name: np.empty(first.shape, dtype=np.float32) for name in varying}
+    shared = {v: np.empty(first.shape, dtype=np.float32) for v in set(uniform.values()) - {1.0}}
 
     def normalise_frame(t: int) -> None:
-        total = np.array(varying[0][t], dtype=np.float32)
-        for w in varying[1:]:
-            np.add(total, w[t], out=total)
-        total += constant
-        np.maximum(total, np.float32(1.0), out=total)
-        for name, w in maps.items():
-            np.divide(w[t], total, out=out[name][t])
+        s = scale[t]
+        np.add(first[t], constant, out=s)
+        for w in list(varying.values())[1:]:
+            np.add(s, w[t], out=s)
+        np.maximum(s, np.float32(1.0), out=s)
+        np.divide(np.float32(1.0), s, out=s)
+        for name, w in varying.items():
+            np.multiply(w[t], s, out=out[name][t])
+        for value, result in shared.items():
+            np.multiply(s, np.float32(value), out=result[t])
 
-    for_each_frame(normalise_frame, len(varying[0]))
-    return out
+    for_each_frame(normalise_frame, len(first))
+    for result in (scale, *shared.values()):
+        result.flags.writeable = False
+    for name, value in uniform.items():
+        out[name] = scale if value == 1.0 else shared[value]
+    return {name: out[name] for name in maps}

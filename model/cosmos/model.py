@@ -256,4 +256,4 @@ class CosmosTransferModel:
 
 def _to_tensor(array: np.ndarray) -> torch.Tensor:
     """A CPU tensor of a numpy array that may be a read-only or broadcast view."""
-    return torch.from_numpy(np.ascontiguousarray(array))
+    return torch.from_numpy(np.require(array, requirements=["C", "W"]))
