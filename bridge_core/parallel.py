@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import cv2
@@ -46,18 +47,65 @@ def single_threaded_opencv() -> Iterator[None]:
                 cv2.setNumThreads(_opencv_threads)
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_in_pool = threading.local()
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    """One pool for the process, one thread fewer than the cores (callers work too).
+
+    Kept for the process's life: starting threads for each call cost about half a
+    millisecond each, some 20 calls per clip.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(cpu_cores() - 1, 1),
+                thread_name_prefix="frames",
+                initializer=lambda: setattr(_in_pool, "worker", True),
+            )
+        return _pool
+
+
 def for_each_frame(work: Callable[[int], object], count: int) -> None:
     """Call ``work(t)`` for t in range(count), frames (or other independent pieces, such
     as the capture's bands of rows) spread over the cores.
 
-    ``work`` writes its results into arrays the caller owns; the first error raised
-    by any frame is re-raised here.
+    The calling thread and the shared pool's threads take pieces in turn until none
+    are left. ``work`` writes its results into arrays the caller owns; the first error
+    raised by any frame is re-raised here, and no new pieces start after it. Called
+    from inside a piece (on a pool thread), it runs in that thread alone.
     """
-    workers = min(cpu_cores(), count)
-    if workers <= 1:
+    helpers = min(cpu_cores(), count) - 1
+    if helpers <= 0 or getattr(_in_pool, "worker", False):
         for t in range(count):
             work(t)
         return
-    with single_threaded_opencv(), ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(work, range(count)):
-            pass
+    pieces = itertools.count()  # next() on it is atomic under the GIL
+    failed = threading.Event()
+
+    def take_pieces() -> None:
+        for t in pieces:
+            if t >= count or failed.is_set():
+                return
+            try:
+                work(t)
+            except BaseException:
+                failed.set()
+                raise
+
+    with single_threaded_opencv():
+        pool = _shared_pool()
+        helping = [pool.submit(take_pieces) for _ in range(helpers)]
+        try:
+            take_pieces()
+        finally:
+            # Helpers still queued behind other callers' pieces have nothing left to take.
+            for future in helping:
+                future.cancel()
+            wait(helping)
+        for future in helping:
+            if not future.cancelled():
+                future.result()

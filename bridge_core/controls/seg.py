@@ -44,7 +44,9 @@ def seg_control(ids: np.ndarray, labels: Sequence[dict[int, str]]) -> np.ndarray
             palette[segment_id, :3] = colours[label]
         rgba = np.take(palette.view(np.uint32)[:, 0], ids[t]).view(np.uint8)
         rgb = cv2.cvtColor(rgba.reshape(*ids.shape[1:], 4), cv2.COLOR_RGBA2RGB)
-        np.multiply(rgb, np.float32(1 / 255), out=out[t])
+        # rgb / 255 in OpenCV, whose uint8 -> float32 conversion is vectorised (numpy's
+        # mixed-type multiply takes 3x as long).
+        cv2.addWeighted(rgb, 1 / 255, rgb, 0.0, 0.0, dst=out[t], dtype=cv2.CV_32F)
 
     for_each_frame(colour_frame, len(labels))
     return out

@@ -10,7 +10,9 @@ clip's report and metrics follow. What makes it safe to stop and rerun:
   digest (controls, clip, model, sampling, prompt, seed) and its file exists, so a
   rerun of the same spec skips it, and a changed spec redoes it;
 - seeds are derived from the variation's seed and the clip's identity, so a redone
-  frame comes out the same; Ctrl-C while a frame is being written waits for that frame;
+  frame comes out the same;
+- frames are written on a helper thread while the next clip is generated; whatever
+  stops the loop (Ctrl-C, an error), the frames already generated are written first;
 - one run at a time per run folder (a lock file).
 """
 
@@ -21,7 +23,6 @@ import functools
 import hashlib
 import json
 import logging
-import signal
 import sys
 import threading
 import time
@@ -56,7 +57,7 @@ from bridge_core.run.files import (
     remove_temps,
     write_bytes_atomic,
 )
-from bridge_core.run.fit import fit_back, fit_controls, plan_fit
+from bridge_core.run.fit import Fit, fit_back, fit_controls, plan_fit
 from bridge_core.run.layout import REPORT_FOLDER, RUN_FILE, OutputLayout
 from bridge_core.run.manifest import Manifest, ManifestEntry
 from bridge_core.run.metrics import METRIC_PRESET, MetricReference
@@ -155,23 +156,6 @@ class _ClipPlan:
         return sum(len(v.outputs) for v in self.variations if v.todo)
 
 
-@contextlib.contextmanager
-def _finish_before_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends, so a frame, its links and its manifest line
-    are written together; the KeyboardInterrupt is raised after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
-
-
 def _prompts(spec: JobSpec) -> list[tuple[Variation, str]]:
     reserved = REPORT_FOLDER.casefold()
     out = []
@@ -266,14 +250,19 @@ def run_job(
         plans = [
             _plan_clip(clip, spec, prompts, layout, manifest, context, force) for clip in clips
         ]
+        manifest.forget(o for p in plans for v in p.variations if v.todo for o in v.outputs)
         result.total = sum(len(c.clip) * len(prompts) for c in plans)
         todo = sum(p.frames_todo for p in plans)
         result.skipped = result.total - todo
         if progress is not None:
             progress.start(result.total, result.skipped)
         status = "failed"
-        # One thread for the next clip's controls, used while a GPU model generates.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-clip")
+        # Two helper threads: one builds the next clip's controls while a GPU model
+        # generates; one writes each generated clip (frames, report, metrics) while the
+        # next one is generated. Clips are written in order, one at a time.
+        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-clip")
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-writer")
+        writing: Future[None] | None = None
         try:
             upcoming: Future[ControlStack] | None = None
             for i, plan in enumerate(plans):
@@ -282,14 +271,30 @@ def run_job(
                 first_stack = upcoming = None
                 after = plans[i + 1] if i + 1 < len(plans) else None
                 if needs.leaves_cpu_free and after is not None and after.report_todo:
-                    upcoming = pool.submit(_controls, after.clip, spec, result)
-                _run_clip(plan, stack, spec, resolved, layout, manifest, context, result, progress)
+                    upcoming = ahead.submit(_controls, after.clip, spec, result)
+                if not plan.report_todo:
+                    plan.clip.release()
+                    continue
+                if writing is not None and writing.done():
+                    writing.result()  # what writing the clip before raised, before generating
+                generated = _generate(
+                    plan, stack or _controls(plan.clip, spec, result), resolved, result
+                )
+                # One clip waits to be written at most: its frames and controls are in memory.
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(
+                    _write_clip, generated, layout, manifest, context, result, progress
+                )
+            if writing is not None:
+                writing.result()
             status = "complete"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         finally:
-            pool.shutdown(cancel_futures=True)  # a clip being read finishes: it only reads
+            ahead.shutdown(cancel_futures=True)  # a clip being read finishes: it only reads
+            writer.shutdown()  # frames already generated are written, whatever stopped the loop
             manifest.rewrite()
             result.seconds = time.perf_counter() - started
             result.metrics = _collect_metrics(plans, run_dir)
@@ -342,51 +347,71 @@ def _plan_clip(
     return _ClipPlan(clip, settings, variations, report_dir, report_digest, report_todo)
 
 
-def _run_clip(
-    plan: _ClipPlan,
-    stack: ControlStack | None,
-    spec: JobSpec,
-    resolved: ResolvedModel,
-    layout: OutputLayout,
-    manifest: Manifest,
-    context: dict[str, Any],
-    result: RunResult,
-    progress: RunProgress | None,
-) -> None:
-    clip = plan.clip
-    if not plan.report_todo:
-        clip.release()
-        return
-    stack = stack or _controls(clip, spec, result)
-    fit = plan_fit(clip.size, resolved.model.requirements)
+@dataclass
+class _GeneratedClip:
+    """A clip's generated frames, on their way to the writer thread."""
+
+    plan: _ClipPlan
+    stack: ControlStack
+    fit: Fit
+    frames: dict[str, np.ndarray]
+    """Variation name -> [T,H,W,3] uint8 at the clip's size, for the variations to do."""
+
+
+def _generate(
+    plan: _ClipPlan, stack: ControlStack, resolved: ResolvedModel, result: RunResult
+) -> _GeneratedClip:
+    """Every variation of the clip that is to do, from the model; nothing is written."""
+    fit = plan_fit(plan.clip.size, resolved.model.requirements)
     with result.timed("fit"):
         fitted = fit_controls(stack, fit) if plan.frames_todo else None
-    run_dir = layout.run_dir
-    outputs: dict[str, np.ndarray] = {}
+    frames = {}
     for v in plan.variations:
         if not v.todo:
-            with result.timed("read"):
-                outputs[v.variation.name] = np.stack([read_rgb(run_dir / o) for o in v.outputs])
             continue
         with result.timed("model"):
             generated = resolved.model.generate(
                 fitted, v.prompt, v.variation.negative_prompt, v.seed, plan.settings
             )
         with result.timed("fit"):
-            frames = fit_back(np.asarray(generated), fit)
+            frames[v.variation.name] = fit_back(np.asarray(generated), fit)
+    return _GeneratedClip(plan, stack, fit, frames)
+
+
+def _write_clip(
+    generated: _GeneratedClip,
+    layout: OutputLayout,
+    manifest: Manifest,
+    context: dict[str, Any],
+    result: RunResult,
+    progress: RunProgress | None,
+) -> None:
+    """The clip's frames beside their labels, each recorded in the manifest; then the
+    clip's report and metrics (variations done before are read back for them)."""
+    plan = generated.plan
+    clip = plan.clip
+    run_dir = layout.run_dir
+    outputs: dict[str, np.ndarray] = {}
+    for v in plan.variations:
+        name = v.variation.name
+        if name not in generated.frames:
+            with result.timed("read"):
+                outputs[name] = np.stack([read_rgb(run_dir / o) for o in v.outputs])
+            continue
+        frames = generated.frames[name]
         with result.timed("write"):
             encoded = _encode_frames(frames)
         for frame, png, output in zip(clip.frames, encoded, v.outputs, strict=True):
-            with _finish_before_interrupt(), result.timed("write"):
+            with result.timed("write"):
                 _write_frame(frame, png, output, v, layout, manifest, context, result)
             result.generated += 1
             if progress is not None:
                 progress.advance(1)
-        outputs[v.variation.name] = frames
+        outputs[name] = frames
     input_rgb = clip.stack(RGB) if RGB in clip.modalities else None
     report_dir = run_dir / plan.report_dir
     with result.timed("report"):
-        write_clip_report(report_dir, clip.frame_indices, input_rgb, stack, outputs)
+        write_clip_report(report_dir, clip.frame_indices, input_rgb, generated.stack, outputs)
     with result.timed("metrics"):
         # The input's side is computed once for every variation, and shared with the
         # controls where they made the same (Canny and blur at the same preset).
@@ -402,7 +427,7 @@ def _run_clip(
             "camera": clip.camera,
             "frames": [clip.frame_indices[0], clip.frame_indices[-1]],
             "num_frames": len(clip),
-            "model_size": list(fit.model_size),
+            "model_size": list(generated.fit.model_size),
             "variations": {
                 name: (
                     {"edge_f1": None, "blur_ssim": None}

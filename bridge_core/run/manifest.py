@@ -102,6 +102,15 @@ class Manifest:
             os.close(fd)
         self.entries.update((e.output, e) for e in entries)
 
+    def forget(self, outputs: Iterable[str]) -> None:
+        """Drop the entries of frames about to be made again, so that the lines appended
+        for them never repeat an output (a run killed mid-clip leaves some listed)."""
+        stale = [o for o in outputs if o in self.entries]
+        for output in stale:
+            del self.entries[output]
+        if stale:
+            self.rewrite()
+
     def rewrite(self) -> None:
         """The manifest in a fixed order (variation, camera, frame), written atomically;
         entries whose file is gone are left out."""

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from run_helpers import InterruptingModel, file_hashes, starter
+from run_helpers import CappedModel, InterruptingModel, file_hashes, starter
 
 import bridge_core
 from bridge_core.run import loop
@@ -89,22 +89,43 @@ def _ctrl_c() -> None:
     signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
 
-def test_ctrl_c_while_a_frame_is_written_waits_for_the_frame() -> None:
-    # Python's own handler to start from, whatever earlier tests in this worker left.
+def test_ctrl_c_while_a_clip_is_written_leaves_that_clip_whole(
+    ycb, tiny_resolved, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real SIGINT during the second clip's generation, while the writer thread is
+    still writing the first clip: the run stops, after writing the first clip whole."""
+    written: list[float] = []
+    write_frame = loop._write_frame
+
+    def slow_write(*args) -> None:
+        time.sleep(0.5)  # a large frame on a slow disk
+        write_frame(*args)
+        written.append(time.perf_counter())
+
+    monkeypatch.setattr(loop, "_write_frame", slow_write)
+    pressed: list[float] = []
+
+    class CtrlCModel(CappedModel):
+        def generate(self, *args):
+            if self.calls == 2:  # the second clip (the first has one frame, two variations)
+                pressed.append(time.perf_counter())
+                _ctrl_c()
+                time.sleep(5)
+            return super().generate(*args)
+
+    # Python's own handler, whatever earlier tests in this worker left.
     original = signal.signal(signal.SIGINT, signal.default_int_handler)
-    written = []
     try:
-        with pytest.raises(KeyboardInterrupt), loop._finish_before_interrupt():
-            _ctrl_c()
-            written.append("frame")
-        assert written == ["frame"]
-        # The previous handler is back: Ctrl-C interrupts at once again.
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         with pytest.raises(KeyboardInterrupt):
-            _ctrl_c()
-            time.sleep(1)
+            run_job(starter(ycb), replace(tiny_resolved, model=CtrlCModel(tiny_resolved.model)))
     finally:
         signal.signal(signal.SIGINT, original)
+    run_dir = ycb / RUNS_FOLDER / "first_run"
+    assert len(written) == 2 and written[-1] > pressed[0]  # the writer was still at work
+    assert sorted(_manifest_outputs(run_dir)) == sorted(_rgb_files(run_dir))
+    assert len(_manifest_outputs(run_dir)) == 2
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    assert not _leftovers(run_dir)
 
 
 def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_path) -> None:
