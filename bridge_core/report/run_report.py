@@ -23,24 +23,40 @@ PREVIEW_FPS = 30.0
 PREVIEW_WIDTH = 640
 
 
+def sheet_controls(stack: ControlStack) -> dict[str, np.ndarray]:
+    """The control videos at the contact sheet's frames (``pick_frames``), in sheet order:
+    all of a clip's controls its report needs, a few frames instead of the whole clip."""
+    rows = pick_frames(stack.shape[0])
+    return {name: _frames(stack.videos[name], rows) for name in SHEET_ORDER if name in stack.videos}
+
+
+def _frames(video: np.ndarray, rows: list[int]) -> np.ndarray:
+    if video.strides[-1] == 0:  # a grey control's broadcast view: keep one real channel
+        grey = video[..., 0][rows]
+        return np.broadcast_to(grey[..., None], (*grey.shape, 3))
+    return video[rows]
+
+
 def write_clip_report(
     folder: Path,
     frame_indices: Sequence[int],
     input_rgb: np.ndarray | None,
-    stack: ControlStack,
+    controls: Mapping[str, np.ndarray],
     outputs: Mapping[str, np.ndarray],
 ) -> None:
     """``contact_sheet.png`` (input rgb | controls | each variation) and ``<variation>.mp4``.
 
-    input_rgb: [T,H,W,3] uint8 or None where the dataset has no rgb; outputs: variation
-    -> [T,H,W,3] uint8. Each file appears whole or not at all.
+    input_rgb: [T,H,W,3] uint8 or None where the dataset has no rgb; controls: the
+    clip's ``sheet_controls``; outputs: variation -> [T,H,W,3] uint8. Each file appears
+    whole or not at all.
     """
+    rows = pick_frames(len(frame_indices))
     columns: dict[str, np.ndarray] = {}
     if input_rgb is not None:
-        columns["input rgb"] = input_rgb
-    columns.update({name: stack.videos[name] for name in SHEET_ORDER if name in stack.videos})
-    columns.update(outputs)
-    labels = [f"#{i}" for i in frame_indices]
+        columns["input rgb"] = input_rgb[rows]
+    columns.update(controls)
+    columns.update({variation: frames[rows] for variation, frames in outputs.items()})
+    labels = [f"#{frame_indices[t]}" for t in rows]
     folder.mkdir(parents=True, exist_ok=True)
     # The previews' encoder runs on one core: beside the contact sheet, not after it.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -48,7 +64,7 @@ def write_clip_report(
             pool.submit(_write_preview, folder / f"{variation}.mp4", frames)
             for variation, frames in outputs.items()
         ]
-        sheet = contact_sheet(columns, labels, pick_frames(len(frame_indices)))
+        sheet = contact_sheet(columns, labels, range(len(rows)))
         with atomic_path(folder / "contact_sheet.png") as tmp:
             write_png(tmp, sheet)
         for preview in previews:

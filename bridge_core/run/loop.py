@@ -48,7 +48,7 @@ from bridge_core.datasets.files import read_json, read_rgb
 from bridge_core.datasets.types import RGB, Clip
 from bridge_core.errors import InputError, SpecError
 from bridge_core.parallel import for_each_frame
-from bridge_core.report.run_report import write_clip_report
+from bridge_core.report.run_report import sheet_controls, write_clip_report
 from bridge_core.run.files import (
     RunLock,
     encode_png,
@@ -352,7 +352,8 @@ class _GeneratedClip:
     """A clip's generated frames, on their way to the writer thread."""
 
     plan: _ClipPlan
-    stack: ControlStack
+    controls: dict[str, np.ndarray]
+    """The controls at the contact sheet's frames (the whole stack would hold gigabytes)."""
     fit: Fit
     frames: dict[str, np.ndarray]
     """Variation name -> [T,H,W,3] uint8 at the clip's size, for the variations to do."""
@@ -375,7 +376,7 @@ def _generate(
             )
         with result.timed("fit"):
             frames[v.variation.name] = fit_back(np.asarray(generated), fit)
-    return _GeneratedClip(plan, stack, fit, frames)
+    return _GeneratedClip(plan, sheet_controls(stack), fit, frames)
 
 
 def _write_clip(
@@ -411,7 +412,7 @@ def _write_clip(
     input_rgb = clip.stack(RGB) if RGB in clip.modalities else None
     report_dir = run_dir / plan.report_dir
     with result.timed("report"):
-        write_clip_report(report_dir, clip.frame_indices, input_rgb, generated.stack, outputs)
+        write_clip_report(report_dir, clip.frame_indices, input_rgb, generated.controls, outputs)
     with result.timed("metrics"):
         # The input's side is computed once for every variation, and shared with the
         # controls where they made the same (Canny and blur at the same preset).
