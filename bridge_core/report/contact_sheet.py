@@ -14,7 +14,7 @@ _HEADER = 22
 _ROW_LABEL = 64
 
 
-def _tile(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def tile(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """[H,W], [H,W,3] float in [0,1] or uint8 -> [h,w,3] uint8 of ``size`` (w, h).
 
     Shrinks first, then converts: a tile is a small fraction of the picture. Shrinks by
@@ -34,6 +34,11 @@ def _tile(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if small.ndim == 2:
         small = np.repeat(small[..., None], 3, axis=2)
     return small
+
+
+def tile_size(height: int, width: int) -> tuple[int, int]:
+    """(w, h) of a sheet's tile for pictures of ``height`` x ``width``."""
+    return TILE_WIDTH, max(round(TILE_WIDTH * height / width), 1)
 
 
 def _text(canvas: np.ndarray, text: str, x: int, y: int) -> None:
@@ -57,8 +62,7 @@ def contact_sheet(
     ``rows`` are positions in the videos; ``frame_labels[t]`` names position t.
     """
     first = next(iter(columns.values()))
-    h, w = first.shape[1:3]
-    size = (TILE_WIDTH, max(round(TILE_WIDTH * h / w), 1))
+    size = tile_size(*first.shape[1:3])
     tw, th = size
     sheet = np.full(
         (_HEADER + len(rows) * (th + 4), _ROW_LABEL + len(columns) * (tw + 4), 3), 24, np.uint8
@@ -74,7 +78,7 @@ def contact_sheet(
     def draw(i: int) -> None:
         r, c = cells[i]
         y, x = _HEADER + r * (th + 4), _ROW_LABEL + c * (tw + 4)
-        sheet[y : y + th, x : x + tw] = _tile(videos[c][rows[r]], size)
+        sheet[y : y + th, x : x + tw] = tile(videos[c][rows[r]], size)
 
     for_each_frame(draw, len(cells))
     return sheet

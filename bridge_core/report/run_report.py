@@ -14,7 +14,8 @@ from rich.table import Table
 from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.files import write_video
 from bridge_core.outputs import write_png
-from bridge_core.report.contact_sheet import contact_sheet, pick_frames
+from bridge_core.parallel import for_each_frame
+from bridge_core.report.contact_sheet import contact_sheet, pick_frames, tile, tile_size
 from bridge_core.report.controls_export import SHEET_ORDER
 from bridge_core.run.files import atomic_path
 
@@ -24,17 +25,20 @@ PREVIEW_WIDTH = 640
 
 
 def sheet_controls(stack: ControlStack) -> dict[str, np.ndarray]:
-    """The control videos at the contact sheet's frames (``pick_frames``), in sheet order:
-    all of a clip's controls its report needs, a few frames instead of the whole clip."""
+    """The control videos at the contact sheet's frames (``pick_frames``), shrunk to its
+    tiles, [R,h,w,3] uint8 in sheet order: all of a clip's controls its report needs."""
     rows = pick_frames(stack.shape[0])
-    return {name: _frames(stack.videos[name], rows) for name in SHEET_ORDER if name in stack.videos}
+    size = tile_size(*stack.shape[1:])
+    names = [name for name in SHEET_ORDER if name in stack.videos]
+    tiles = {name: np.empty((len(rows), size[1], size[0], 3), np.uint8) for name in names}
+    cells = [(name, i) for name in names for i in range(len(rows))]
 
+    def shrink(k: int) -> None:
+        name, i = cells[k]
+        tiles[name][i] = tile(stack.videos[name][rows[i]], size)
 
-def _frames(video: np.ndarray, rows: list[int]) -> np.ndarray:
-    if video.strides[-1] == 0:  # a grey control's broadcast view: keep one real channel
-        grey = video[..., 0][rows]
-        return np.broadcast_to(grey[..., None], (*grey.shape, 3))
-    return video[rows]
+    for_each_frame(shrink, len(cells))
+    return tiles
 
 
 def write_clip_report(
