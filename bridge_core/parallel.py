@@ -69,14 +69,24 @@ def _shared_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def _forget_pool_in_child() -> None:
+    # A forked child has the pool object but none of its threads: start a new one there.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def for_each_frame(work: Callable[[int], object], count: int) -> None:
     """Call ``work(t)`` for t in range(count), frames (or other independent pieces, such
     as the capture's bands of rows) spread over the cores.
 
     The calling thread and the shared pool's threads take pieces in turn until none
-    are left. ``work`` writes its results into arrays the caller owns; the first error
-    raised by any frame is re-raised here, and no new pieces start after it. Called
-    from inside a piece (on a pool thread), it runs in that thread alone.
+    are left. ``work`` writes its results into arrays the caller owns; an error a piece
+    raises is re-raised here, and no new pieces start after it. Called from inside a
+    piece (on a pool thread), it runs in that thread alone.
     """
     helpers = min(cpu_cores(), count) - 1
     if helpers <= 0 or getattr(_in_pool, "worker", False):

@@ -55,3 +55,21 @@ def test_a_loop_inside_a_piece_finishes() -> None:
 
     for_each_frame(work, 4)
     assert done.all()
+
+
+def test_a_forked_child_gets_a_pool_of_its_own() -> None:
+    import os
+    import signal
+
+    for_each_frame(lambda t: None, 4)  # the parent's pool exists
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's pool threads did not come along
+        signal.alarm(10)  # a child left waiting on them dies instead of hanging the test
+        done = np.zeros(8, dtype=bool)
+        for_each_frame(lambda t: done.__setitem__(t, True), 8)
+        os.write(write, b"1" if done.all() else b"0")
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1" and status == 0
