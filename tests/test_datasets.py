@@ -90,6 +90,15 @@ def test_depth_matches_camera_geometry(ycb):
     assert np.allclose(planar, frame.depth, rtol=1e-3)
 
 
+def test_a_clip_stack_and_its_frames_hold_one_copy_of_the_pixels(ycb):
+    clip = ycb.camera("Replicator_04").clips()[0]
+    rgb, ids = clip.stack("rgb"), clip.stack("semantic")
+    for t, frame in enumerate(clip.frames):
+        assert np.shares_memory(frame.rgb, rgb) and np.array_equal(frame.rgb, rgb[t])
+        assert np.shares_memory(frame.semantic.ids, ids)
+        assert frame.semantic.labels == clip.labels("semantic")[t]
+
+
 def test_control_videos_read_as_121_frame_640x480_clips():
     data = open_dataset(TRANSFER1_ASSETS)
     assert data.layout == "control-videos"

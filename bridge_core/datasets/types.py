@@ -8,7 +8,7 @@ each format build frames with a loader callable; nothing here knows about files.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,14 @@ class Frame:
         if modality not in self._cache:
             self._cache[modality] = self.loader(modality)
         return self._cache[modality]
+
+    def share(self, modality: str, array: np.ndarray) -> None:
+        """Hold ``array``, a view of a clip's stack equal to what was read, in place of
+        the frame's own copy of ``modality`` (of a segmentation: its ids)."""
+        value = self._cache[modality]
+        self._cache[modality] = (
+            replace(value, ids=array) if isinstance(value, Segmentation) else array
+        )
 
     def release(self) -> None:
         """Forget what was read, so a long dataset does not stay in memory."""
@@ -209,6 +217,10 @@ class Clip:
             arrays = [_array_of(f.get(modality)) for f in self.frames]
             out = np.empty((len(arrays), *arrays[0].shape), np.result_type(*arrays))
             for_each_frame(lambda t: out.__setitem__(t, arrays[t]), len(arrays))
+            del arrays
+            # The frames hold views of the stack from now on: one copy in memory, not two.
+            for t, frame in enumerate(self.frames):
+                frame.share(modality, out[t])
             self._stacks[modality] = out
         return self._stacks[modality]
 
