@@ -68,11 +68,19 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+# Generated frames are photographs, whose filtered rows hold few long repeats: zlib's
+# run-length strategy encodes them 10% faster into files 2-18% smaller (measured on
+# Cosmos example frames and on blurred YCB frames at 1280x704) and decodes as fast.
+# Rendered pictures with flat regions are another matter (png_flags' default suits them).
+_GENERATED_PNG_FLAGS = [*png_flags(), cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+
+
 def encode_png(picture: np.ndarray) -> bytes:
-    """[H,W,3] uint8 RGB (or [H,W] grey) -> PNG bytes; the same bytes for the same picture."""
+    """Generated frame [H,W,3] uint8 RGB (or [H,W] grey) -> PNG bytes; the same bytes for
+    the same picture."""
     if picture.ndim == 3:
         picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".png", picture, png_flags())
+    ok, data = cv2.imencode(".png", picture, _GENERATED_PNG_FLAGS)
     if not ok:
         raise OSError("PNG encoding failed")
     return data.tobytes()
