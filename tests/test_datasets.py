@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bridge_core.datasets.detect import detect_layout, open_dataset
-from bridge_core.datasets.files import write_video
+from bridge_core.datasets.files import read_image, read_rgb, write_video
 from bridge_core.errors import DatasetError
 from tests.conftest import TRANSFER1_ASSETS, YCB
 
@@ -224,3 +224,46 @@ def test_video_roundtrip_and_corrupt_video(tmp_path):
     (tmp_path / "broken_edge.mp4").write_bytes(b"not a video")
     with pytest.raises(DatasetError, match=r"broken_edge.mp4"):
         open_dataset(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["rgb", "rgba", "grey", "rgb16", "grey16", "palette", "grey_alpha", "odd_width_rgba"],
+)
+def test_every_kind_of_png_reads_as_opencv_reads_it(tmp_path, kind):
+    """8-bit grey/RGB/RGBA PNGs are decoded by FFmpeg, others by OpenCV: same pixels."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / f"{kind}.png"
+    shape = {"grey": (30, 44), "grey16": (30, 44), "rgba": (30, 44, 4)}.get(kind, (30, 44, 3))
+    dtype = np.uint16 if kind.endswith("16") else np.uint8
+    picture = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    if kind == "palette":
+        Image.fromarray(picture).quantize(16).save(path)
+    elif kind == "grey_alpha":
+        Image.fromarray(picture[..., :2], "LA").save(path)
+    elif kind == "odd_width_rgba":
+        cv2.imwrite(str(path), rng.integers(0, 255, (31, 45, 4), dtype=np.uint8))
+    else:
+        cv2.imwrite(str(path), picture)
+    stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if stored.ndim == 3:
+        stored = stored[..., [2, 1, 0, 3][: stored.shape[2]]]
+    colour = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1]
+    assert np.array_equal(read_image(path), stored)
+    assert np.array_equal(read_rgb(path), colour)
+
+
+def test_a_corrupt_png_is_an_error_naming_the_file(tmp_path):
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+    data = bytearray(good.read_bytes())
+    bad, cut = tmp_path / "flipped.png", tmp_path / "cut.png"
+    data[len(data) // 2] ^= 0x10
+    bad.write_bytes(bytes(data))
+    cut.write_bytes(good.read_bytes()[: len(data) // 2])
+    for path in (bad, cut):
+        for read in (read_image, read_rgb):
+            with pytest.raises(DatasetError, match=f"{path.name}.*not a readable"):
+                read(path)
