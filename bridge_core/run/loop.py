@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -263,8 +263,8 @@ def run_job(
         ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-clip")
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-writer")
         writing: Future[None] | None = None
+        upcoming: Future[ControlStack] | None = None
         try:
-            upcoming: Future[ControlStack] | None = None
             for i, plan in enumerate(plans):
                 # The first clip's controls were built above, others maybe ahead of time.
                 stack = upcoming.result() if upcoming is not None else first_stack
@@ -293,13 +293,32 @@ def run_job(
             status = "interrupted"
             raise
         finally:
-            ahead.shutdown(cancel_futures=True)  # a clip being read finishes: it only reads
-            writer.shutdown()  # frames already generated are written, whatever stopped the loop
+            if upcoming is not None:
+                upcoming.cancel()  # a clip being read finishes: it only reads
+            # Frames already generated are written, whatever stopped the loop.
+            _wait_for(writing, upcoming)
+            ahead.shutdown()
+            writer.shutdown()
             manifest.rewrite()
             result.seconds = time.perf_counter() - started
             result.metrics = _collect_metrics(plans, run_dir)
             _write_run_file(spec, resolved, result, status, started_at, frames, force, clip_length)
     return result
+
+
+def _wait_for(*futures: Future[Any] | None) -> None:
+    """Wait until the helper threads' work is done (the writer's clip written). A Ctrl-C
+    meanwhile is let go: leaving now would unlock the run folder while they still write.
+
+    Waits on the futures, not by joining the threads: an interrupted Thread.join can
+    leave the thread marked as finished, and the next join return at once."""
+    pending = [f for f in futures if f is not None]
+    while True:
+        try:
+            wait(pending)
+            return
+        except KeyboardInterrupt:
+            log.warning("stopping once the frames already generated are written")
 
 
 def _plan_clip(

@@ -92,8 +92,9 @@ def _ctrl_c() -> None:
 def test_ctrl_c_while_a_clip_is_written_leaves_that_clip_whole(
     ycb, tiny_resolved, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A real SIGINT during the second clip's generation, while the writer thread is
-    still writing the first clip: the run stops, after writing the first clip whole."""
+    """Real SIGINTs during the second clip's generation and just after, while the writer
+    thread is still writing the first clip: the run stops after writing that clip whole
+    (and only then unlocks the run folder and records how it ended)."""
     written: list[float] = []
     write_frame = loop._write_frame
 
@@ -109,6 +110,8 @@ def test_ctrl_c_while_a_clip_is_written_leaves_that_clip_whole(
         def generate(self, *args):
             if self.calls == 2:  # the second clip (the first has one frame, two variations)
                 pressed.append(time.perf_counter())
+                # Ctrl-C, and again a moment later while the run waits for the writer.
+                threading.Timer(0.2, _ctrl_c).start()
                 _ctrl_c()
                 time.sleep(5)
             return super().generate(*args)
