@@ -108,6 +108,10 @@ class Frame:
             replace(value, ids=array) if isinstance(value, Segmentation) else array
         )
 
+    def forget(self, modality: str) -> None:
+        """Forget what was read of ``modality`` (it is read again when asked for)."""
+        self._cache.pop(modality, None)
+
     def release(self) -> None:
         """Forget what was read, so a long dataset does not stay in memory."""
         self._cache.clear()
@@ -245,6 +249,13 @@ class Clip:
         """
         wanted = list(modalities)
         for_each_frame(lambda t: [self.frames[t].get(m) for m in wanted], len(self.frames))
+
+    def forget(self, modalities: Iterable[str]) -> None:
+        """Forget the stacks and frame values of ``modalities``; what was derived stays."""
+        for modality in modalities:
+            self._stacks.pop(modality, None)
+            for f in self.frames:
+                f.forget(modality)
 
     def release(self) -> None:
         self._stacks.clear()

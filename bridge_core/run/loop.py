@@ -395,6 +395,8 @@ def _generate(
             )
         with result.timed("fit"):
             frames[v.variation.name] = fit_back(np.asarray(generated), fit)
+    # The writer needs the rgb only (and what was derived from it, the metrics' side).
+    plan.clip.forget(plan.clip.modalities - {RGB})
     return _GeneratedClip(plan, sheet_controls(stack), fit, frames)
 
 
