@@ -7,6 +7,7 @@ each format build frames with a loader callable; nothing here knows about files.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -217,15 +218,6 @@ class Clip:
         """
         if modality not in self._stacks:
             self.load([modality])
-            self.size  # noqa: B018 -- raises a clear error on mixed sizes
-            arrays = [_array_of(f.get(modality)) for f in self.frames]
-            out = np.empty((len(arrays), *arrays[0].shape), np.result_type(*arrays))
-            for_each_frame(lambda t: out.__setitem__(t, arrays[t]), len(arrays))
-            del arrays
-            # The frames hold views of the stack from now on: one copy in memory, not two.
-            for t, frame in enumerate(self.frames):
-                frame.share(modality, out[t])
-            self._stacks[modality] = out
         return self._stacks[modality]
 
     def derived(self, key: Hashable, compute: Callable[[], np.ndarray]) -> np.ndarray:
@@ -243,12 +235,41 @@ class Clip:
         return [f.get(modality).labels for f in self.frames]
 
     def load(self, modalities: Iterable[str]) -> None:
-        """Read ``modalities`` of every frame, frames in parallel threads.
+        """Read ``modalities`` of every frame into the clip's stacks (see :meth:`stack`),
+        frames in parallel threads.
 
-        Decoding (PNG, npy) releases the GIL, so threads use every core.
+        Decoding (PNG, npy) releases the GIL, so threads use every core. Each frame is
+        copied into its stack while it is still in the cache, and holds a view of the
+        stack from then on: one copy of the pixels in memory, not two.
         """
-        wanted = list(modalities)
-        for_each_frame(lambda t: [self.frames[t].get(m) for m in wanted], len(self.frames))
+        wanted = [m for m in modalities if m not in self._stacks]
+        stacks: dict[str, np.ndarray] = {}
+        made = threading.Lock()
+
+        def read(t: int) -> None:
+            frame = self.frames[t]
+            for modality in wanted:
+                array = _array_of(frame.get(modality))
+                if not isinstance(array, np.ndarray):
+                    continue  # camera parameters and the like have no stack
+                with made:  # by the first frame read, whichever it is
+                    if modality not in stacks:
+                        stacks[modality] = np.empty((len(self.frames), *array.shape), array.dtype)
+                self._place(stacks[modality], t, modality, array)
+
+        for_each_frame(read, len(self.frames))
+        self._stacks.update(stacks)
+
+    def _place(self, stack: np.ndarray, t: int, modality: str, array: np.ndarray) -> None:
+        if array.shape != stack.shape[1:] or not np.can_cast(array.dtype, stack.dtype):
+            self.size  # noqa: B018 -- raises a clear error where frame sizes differ
+            raise DatasetError(
+                f"camera {self.camera!r}: frame {self.frames[t].index} has {modality} "
+                f"{array.dtype} {array.shape}, other frames {stack.dtype} {stack.shape[1:]}; "
+                "every frame must match"
+            )
+        stack[t] = array
+        self.frames[t].share(modality, stack[t])
 
     def forget(self, modalities: Iterable[str]) -> None:
         """Forget the stacks and frame values of ``modalities``; what was derived stays."""
