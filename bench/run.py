@@ -5,8 +5,9 @@
 Runs the real loop (bridge_core.run.loop.run_job) on a 1280x704 BasicWriter dataset
 made from the real YCB frames (bench/controls.py's), one variation, all four controls
 with a class-rule weight map, and a model that returns its blur control as the frames
-(about 1 ms a frame), so what is timed is everything but the model's forward passes: reading, controls and maps, fitting,
-writing frames and label links and the manifest, metrics, and the clip's report
+(about 1 ms a frame), so what is timed is everything but the model's forward passes:
+reading, controls and maps, fitting, writing frames and label links and the manifest,
+metrics, and the clip's report
 (contact sheet, mp4 preview). By default a run of several clips of 9 frames, the
 default model's chunk, so that writing a clip overlaps reading the next as in any real
 run (--clip-length 0: the whole run in one clip). The figure against the target is the
