@@ -7,11 +7,11 @@ made from the real YCB frames (bench/controls.py's), one variation, all four con
 with a class-rule weight map, and a model that returns its blur control as the frames
 (about 1 ms a frame), so what is timed is everything but the model's forward passes:
 reading, controls and maps, fitting, writing frames and label links and the manifest,
-metrics, and the clip's report
-(contact sheet, mp4 preview). By default a run of several clips of 9 frames, the
-default model's chunk, so that writing a clip overlaps reading the next as in any real
-run (--clip-length 0: the whole run in one clip). The figure against the target is the
-run's wall-clock time less the model's: at most 35 ms per frame on a 2-core machine.
+metrics, and the clip's report (contact sheet, mp4 preview). By default a run of
+several clips of 9 frames, the default model's chunk, so that writing a clip overlaps
+reading the next as in any real run (--clip-length 0: the whole run in one clip). The
+figure against the target is the run's wall-clock time less the model's: at most 35 ms
+per frame on a 2-core machine.
 
 With --gpu-ms the model stands in for one on a GPU: it waits that long per frame,
 leaving the CPU free, and says so, so the loop builds the next clip's controls
