@@ -372,7 +372,7 @@ class _GeneratedClip:
 
     plan: _ClipPlan
     controls: dict[str, np.ndarray]
-    """The controls at the contact sheet's frames (the whole stack would hold gigabytes)."""
+    """The controls shrunk to the contact sheet's tiles (the stack would hold gigabytes)."""
     fit: Fit
     frames: dict[str, np.ndarray]
     """Variation name -> [T,H,W,3] uint8 at the clip's size, for the variations to do."""

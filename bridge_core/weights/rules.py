@@ -122,7 +122,7 @@ def normalise_weights(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         total = max(sum(uniform.values()), 1.0)
         return {n: constant_map(w.shape, uniform[n] / total) for n, w in maps.items()}
     constant = np.float32(sum(uniform.values()))
-    first = next(iter(varying.values()))
+    first, *rest = varying.values()
     # 1 / max(sum, 1) once per site, then products: one division for all the maps.
     scale = np.empty(first.shape, dtype=np.float32)
     out = {name: np.empty(first.shape, dtype=np.float32) for name in varying}
@@ -131,7 +131,7 @@ def normalise_weights(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     def normalise_frame(t: int) -> None:
         s = scale[t]
         np.add(first[t], constant, out=s)
-        for w in list(varying.values())[1:]:
+        for w in rest:
             np.add(s, w[t], out=s)
         np.maximum(s, np.float32(1.0), out=s)
         np.divide(np.float32(1.0), s, out=s)
