@@ -109,9 +109,8 @@ def _edges(clip: Clip, source: str, preset: str, field: str) -> np.ndarray:
         )
     if use_rgb:
         clip.require(RGB, "the edge control", field)
-    edges = np.zeros((len(clip), *clip.size), bool)
-    if use_rgb:
-        edges |= rgb_canny(clip, preset)
+    # A copy: the Canny edges are kept for the Edge F1 metric.
+    edges = rgb_canny(clip, preset).copy() if use_rgb else np.zeros((len(clip), *clip.size), bool)
     if use_geometry:
         if DEPTH in have:
             edges |= depth_edges(clip.stack(DEPTH))
