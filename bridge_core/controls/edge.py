@@ -49,36 +49,70 @@ def _differs(a: np.ndarray, test: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def depth_edges(depth: np.ndarray) -> np.ndarray:
-    """Depth discontinuities [T,H,W] bool; hit/no-hit borders count as edges.
+    """Depth discontinuities [T,H,W] bool between surfaces that were hit, and the hit
+    pixels on the border of the hit region.
 
     Inverse depth is linear across the image on any plane, so its second difference
     is zero on a floor seen at a grazing angle and large only where surfaces break:
-    a pixel is an edge where that second difference (along x or y) exceeds
-    DEPTH_JUMP of its own inverse depth. Invalid depth (inf) has inverse 0, so the
-    border of a hit stands out and empty sky stays quiet.
+    a hit pixel is an edge where that second difference (along x or y) exceeds
+    DEPTH_JUMP of its own inverse depth. Invalid depth (0, inf, NaN: no hit) counts as
+    inverse 0, so a hit next to the sky stands out, and is never an edge itself: empty
+    background stays black.
     """
     out = np.zeros(depth.shape, dtype=bool)
     k = np.float32(DEPTH_JUMP)
 
     def frame_edges(t: int) -> None:
-        with np.errstate(divide="ignore"):
-            inv = np.divide(np.float32(1.0), depth[t])
+        inv = _inverse_depth(depth[t])
         threshold = k * inv
-        for o, (before, here, after), limit in (
-            (out[t, :, 1:-1], (inv[:, :-2], inv[:, 1:-1], inv[:, 2:]), threshold[:, 1:-1]),
-            (out[t, 1:-1, :], (inv[:-2, :], inv[1:-1, :], inv[2:, :]), threshold[1:-1, :]),
+        hit = inv > 0
+        for o, (before, here, after), limit, valid in (
+            (
+                out[t, :, 1:-1],
+                (inv[:, :-2], inv[:, 1:-1], inv[:, 2:]),
+                threshold[:, 1:-1],
+                hit[:, 1:-1],
+            ),
+            (
+                out[t, 1:-1, :],
+                (inv[:-2, :], inv[1:-1, :], inv[2:, :]),
+                threshold[1:-1, :],
+                hit[1:-1, :],
+            ),
         ):
             # |before - 2 here + after|, in OpenCV for speed on 2D views.
             curvature = cv2.absdiff(cv2.add(before, after), cv2.add(here, here))
-            o |= curvature > limit
+            o |= (curvature > limit) & valid
 
     for_each_frame(frame_edges, len(depth))
     return out
 
 
+def _inverse_depth(depth: np.ndarray) -> np.ndarray:
+    """1 / depth [H,W] float32, 0 where depth is invalid (0, negative, inf or NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.divide(np.float32(1.0), depth, dtype=np.float32)
+    inv[~(np.isfinite(inv) & (inv > 0))] = 0.0
+    return inv
+
+
 def normal_edges(normals: np.ndarray) -> np.ndarray:
-    """Creases where unit normals [T,H,W,3] turn sharply, [T,H,W] bool."""
-    return _differs(normals, lambda a, b: np.einsum("...c,...c->...", a, b) < NORMAL_CREASE_COS)
+    """Creases where unit normals [T,H,W,3(+1)] turn sharply, [T,H,W] bool.
+
+    Only between two pixels that both have a normal: where nothing was hit the
+    normals annotator writes zeros, which would otherwise turn every pixel of the
+    background into a crease.
+    """
+    vectors = normals[..., :3]
+
+    def crease(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        cos = np.einsum("...c,...c->...", a, b)
+        both = (np.einsum("...c,...c->...", a, a) > 0.25) & (
+            np.einsum("...c,...c->...", b, b) > 0.25
+        )
+        return both & (cos < NORMAL_CREASE_COS)
+
+    return _differs(vectors, crease)
 
 
 def segment_edges(ids: np.ndarray) -> np.ndarray:
