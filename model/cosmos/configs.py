@@ -39,7 +39,11 @@ class ModelPreset:
     max_size: tuple[int, int, int]  # latent (T, H, W) the positional embeddings cover
     frames_per_chunk: int  # pixel frames, 1 + 4k
     img_context_dim: int | None = None  # image-context tokens, as in diffusers' Transfer tests
+    # One entry per VAE stage; every stage but the last halves space (8x with four).
     vae_dim_mult: tuple[int, ...] = (1, 1, 1, 1)
+    # Which of those downsampling stages also halve time (Wan2.1: the last two, 4x).
+    vae_temporal_downsample: tuple[bool, ...] = (False, True, True)
+    patch_size: tuple[int, int, int] = (1, 2, 2)  # latents (t, h, w) per transformer token
 
     @property
     def width(self) -> int:
@@ -127,7 +131,7 @@ def build_transformer(preset: ModelPreset) -> CosmosTransformer3DModel:
         text_embed_dim=preset.text_embed_dim,
         adaln_lora_dim=preset.adaln_lora_dim,
         max_size=preset.max_size,
-        patch_size=(1, 2, 2),
+        patch_size=preset.patch_size,
         rope_scale=(2.0, 1.0, 1.0),
         concat_padding_mask=True,
         extra_pos_embed_type="learnable",
@@ -158,7 +162,7 @@ def build_branch(preset: ModelPreset, zero_init: bool = True) -> CosmosControlNe
         mlp_ratio=preset.mlp_ratio,
         text_embed_dim=preset.text_embed_dim,
         adaln_lora_dim=preset.adaln_lora_dim,
-        patch_size=(1, 2, 2),
+        patch_size=preset.patch_size,
         max_size=preset.max_size,
         rope_scale=(2.0, 1.0, 1.0),
         extra_pos_embed_type="learnable",
@@ -176,11 +180,20 @@ def build_branch(preset: ModelPreset, zero_init: bool = True) -> CosmosControlNe
 
 
 def build_vae(preset: ModelPreset) -> AutoencoderKLWan:
-    """A random Wan VAE: 4x temporal and 8x spatial downsampling, 16 latent channels."""
+    """A random Wan VAE with ``preset``'s compression (Wan2.1's: 4x time, 8x space) and
+    16 latent channels; its config's scale factors say the same."""
+    downsample = list(preset.vae_temporal_downsample)
+    if len(downsample) != len(preset.vae_dim_mult) - 1:
+        raise ValueError(
+            f"vae_temporal_downsample {downsample} needs one entry per downsampling stage "
+            f"({len(preset.vae_dim_mult) - 1} for vae_dim_mult {preset.vae_dim_mult})"
+        )
     return AutoencoderKLWan(
         base_dim=preset.vae_base_dim,
         z_dim=LATENT_CHANNELS,
         dim_mult=list(preset.vae_dim_mult),
         num_res_blocks=1,
-        temperal_downsample=[False, True, True],
+        temperal_downsample=downsample,
+        scale_factor_temporal=2 ** sum(downsample),
+        scale_factor_spatial=2 ** len(downsample),
     )

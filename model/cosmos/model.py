@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from bridge_core.controls.stack import CONTROL_NAMES, ControlStack
 from bridge_core.run.protocol import ModelRequirements, SamplingSettings
 from transfer_model.cosmos import configs, sampling
 from transfer_model.cosmos.errors import GuardrailBlockedError
-from transfer_model.cosmos.fusion import TOKEN_STRIDE
+from transfer_model.cosmos.fusion import TokenGrid
 from transfer_model.cosmos.guardrail import Origin, SafetyChecker, checker_for
 from transfer_model.cosmos.memory import MemoryPolicy, Placement
 from transfer_model.cosmos.prompts import PromptEmbeddingCache
@@ -109,9 +110,14 @@ class CosmosTransferModel:
         )
 
     @property
+    def grid(self) -> TokenGrid:
+        """How this model's VAE and transformer turn pixels into tokens (their configs)."""
+        return TokenGrid.of(self.vae, self.transformer)
+
+    @property
     def requirements(self) -> ModelRequirements:
         return ModelRequirements(
-            resolution_multiple=TOKEN_STRIDE,
+            resolution_multiple=math.lcm(*self.grid.stride),
             frames_per_chunk=self.frames_per_chunk,
             supported_controls=tuple(self.branches),
             max_resolution=self.max_resolution,
@@ -120,9 +126,11 @@ class CosmosTransferModel:
 
     @property
     def max_resolution(self) -> tuple[int, int]:
-        """(W, H) the learnable positional embedding covers: max_size latent pixels, 8 each."""
+        """(W, H) the learnable positional embedding covers: max_size latent pixels, each
+        ``grid.spatial`` pixels wide."""
         _, max_h, max_w = self.transformer.config.max_size
-        return 8 * max_w, 8 * max_h
+        spatial = self.grid.spatial
+        return spatial * max_w, spatial * max_h
 
     def check_inputs(self, controls: ControlStack, settings: SamplingSettings) -> None:
         """Raise ValueError naming what the model cannot take."""
@@ -132,9 +140,10 @@ class CosmosTransferModel:
                 f"controls {missing} have no branch in this model; it has {list(self.branches)}"
             )
         frames, height, width = controls.shape
-        if height % TOKEN_STRIDE or width % TOKEN_STRIDE:
+        multiple = self.requirements.resolution_multiple
+        if height % multiple or width % multiple:
             raise ValueError(
-                f"resolution {width}x{height} is not a multiple of {TOKEN_STRIDE}; pad or resize"
+                f"resolution {width}x{height} is not a multiple of {multiple}; pad or resize"
             )
         max_w, max_h = self.max_resolution
         if height > max_h or width > max_w:

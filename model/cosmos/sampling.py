@@ -23,7 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from transfer_model.cosmos import fusion
 
-MIN_CHUNK_FRAMES = fusion.VAE_TEMPORAL + 1
+MIN_CHUNK_FRAMES = fusion.ENCODER_FRAME_GROUP + 1
 # The reference gives conditioning frames this fixed noise level.
 CONDITIONAL_SIGMA = 0.1
 
@@ -44,7 +44,8 @@ class Branch:
 
 @dataclass
 class SampleResult:
-    """video: [1, 3, T, H, W] in [-1, 1]; latents: [1, 16, T_latent, H/8, W/8], chunks joined."""
+    """video: [1, 3, T, H, W] in [-1, 1]; latents: [1, C, T_latent, h, w] on the VAE's grid,
+    chunks joined."""
 
     video: torch.Tensor
     latents: torch.Tensor
@@ -144,10 +145,16 @@ def sample(
     video_frames = branches[0].video.shape[2]
     height, width = branches[0].video.shape[-2:]
     frames_per_chunk = max(frames_per_chunk, MIN_CHUNK_FRAMES)
-    # 0 conditioning frames -> 0 latent frames; 1..4 -> 1; 5..8 -> 2 ...
-    num_cond_latents = (num_cond_frames - 1) // fusion.VAE_TEMPORAL + 1
-    latent_t = fusion.latent_frames(frames_per_chunk)
-    latent_shape = (1, transformer.config.out_channels, latent_t, height // 8, width // 8)
+    # The compression comes from the models themselves (8x8x4 for Transfer2.5's Wan VAE).
+    grid = fusion.TokenGrid.of(vae, transformer)
+    num_cond_latents = grid.cond_latent_frames(num_cond_frames)
+    latent_t = grid.latent_frames(frames_per_chunk)
+    latent_shape = (
+        1,
+        transformer.config.out_channels,
+        latent_t,
+        *grid.latent_size(height, width),
+    )
 
     z_dim = vae.config.z_dim
     mean = torch.tensor(vae.config.latents_mean).view(1, z_dim, 1, 1, 1)
@@ -208,7 +215,9 @@ def sample(
         #    latents for the branches whose weights are not all zero in this chunk.
         token_weights = fusion.normalise(
             [
-                fusion.weights_to_tokens(_fit_frames(b.weights[start:end], frames_per_chunk, 0))
+                fusion.weights_to_tokens(
+                    _fit_frames(b.weights[start:end], frames_per_chunk, 0), grid
+                )
                 for b in branches
             ]
         )
@@ -250,5 +259,5 @@ def sample(
     )
     return SampleResult(
         video=video[:, :, :video_frames],
-        latents=latents[:, :, : fusion.latent_frames(video_frames)],
+        latents=latents[:, :, : grid.latent_frames(video_frames)],
     )

@@ -189,7 +189,7 @@ def train_vae(
     vae.to(device).train()
 
     def loss_at(step: int) -> torch.Tensor:
-        frames = 1 + fusion.VAE_TEMPORAL * (step % 3)
+        frames = 1 + fusion.ENCODER_FRAME_GROUP * (step % 3)
         x = to_video(_vae_batch(sources, schedule.vae_batch, frames, crop, rng), device)
         posterior = vae.encode(x).latent_dist
         kl = posterior.kl().mean() / x[0].numel()
@@ -453,7 +453,8 @@ def fused_residuals(
     """The residuals of the branches named in ``controls`` (name -> control latents
     [B, 16, T', h, w]) at equal weights, fused with the sampler's normalisation."""
     latents = batch.latents
-    tokens = latents.shape[2] * (latents.shape[3] // 2) * (latents.shape[4] // 2)
+    p_t, p_h, p_w = next(iter(branches.values())).config.patch_size
+    tokens = latents.shape[2] // p_t * (latents.shape[3] // p_h) * (latents.shape[4] // p_w)
     weight = torch.full((tokens,), 1.0 / len(controls))
     fused = None
     for name, control in controls.items():

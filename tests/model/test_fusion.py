@@ -9,9 +9,12 @@ from conftest import HEIGHT, SETTINGS, WIDTH, stack
 
 from transfer_model.cosmos import fusion
 
+# Cosmos-Transfer2.5's compression: Wan2.1 VAE 4x time and 8x space, 2x2 patch.
+WAN21 = fusion.TokenGrid(temporal=4, spatial=8, patch=(1, 2, 2))
+
 
 def test_map_of_ones_stays_exactly_one() -> None:
-    tokens = fusion.weights_to_tokens(torch.ones(9, HEIGHT, WIDTH))
+    tokens = fusion.weights_to_tokens(torch.ones(9, HEIGHT, WIDTH), WAN21)
     assert tokens.shape == (3 * 4 * 4,)
     assert torch.equal(tokens, torch.ones_like(tokens))
 
@@ -20,14 +23,14 @@ def test_tokens_average_their_pixels_and_frame_groups() -> None:
     weights = torch.zeros(5, 32, 32)
     weights[0, :16, :16] = 1.0  # frame 0 is latent frame 0 on its own
     weights[1:3, 16:, 16:] = 1.0  # half of the group of frames 1-4
-    tokens = fusion.weights_to_tokens(weights).reshape(2, 2, 2)
+    tokens = fusion.weights_to_tokens(weights, WAN21).reshape(2, 2, 2)
     expected = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.5]]])
     assert torch.equal(tokens, expected)
 
 
 def test_bad_map_shape_is_refused() -> None:
     with pytest.raises(ValueError, match="not"):
-        fusion.weights_to_tokens(torch.ones(4, 32, 32))
+        fusion.weights_to_tokens(torch.ones(4, 32, 32), WAN21)
 
 
 def test_sums_above_one_are_normalised() -> None:
@@ -83,7 +86,7 @@ def test_region_map_injects_only_at_its_tokens(tiny, embeds) -> None:
         tiny.generate(stack({"edge": weights}, 5), prompt, negative, 3, SETTINGS)
     finally:
         handle.remove()
-    inside = fusion.weights_to_tokens(torch.from_numpy(weights)) > 0
+    inside = fusion.weights_to_tokens(torch.from_numpy(weights), tiny.grid) > 0
     assert seen and all(r is not None for r in seen)
     for residual in seen:
         assert torch.all(residual[0, ~inside] == 0)
