@@ -31,6 +31,7 @@ from bridge_core.train.data import (
 )
 
 CLIPS_FILE = "clips.npz"
+CHECKPOINT_DIR = "checkpoint"
 # What the shipped weights were trained with, on 2 CPU cores in about 80 minutes (the
 # model card has the figures). On a GPU the steps are bound by kernel launches, so a
 # bigger --batch costs little more per step there.
@@ -116,6 +117,12 @@ def train_default(
         Path | None,
         typer.Option(help="Go on from this model folder; phases given 0 steps are kept as is."),
     ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Go on from WORKDIR/checkpoint, where a stopped run left off.")
+    ] = False,
+    checkpoint_minutes: Annotated[
+        float, typer.Option(help="Minutes between checkpoints (at most 10).", min=0.0, max=10.0)
+    ] = 5.0,
 ) -> None:
     """Build procedural training scenes (capture + Cycles) and train the small default model."""
     if size % 16:
@@ -159,7 +166,25 @@ def train_default(
     given.update(decoder_steps=decoder_steps, batch=batch)
     chosen = {k: v for k, v in given.items() if v is not None}
     schedule = Schedule(**{**DEFAULT_SCHEDULE, **chosen})
-    _train(workdir, clips_path, out or workdir / "model", torch.device(device), schedule, init)
+    checkpoint = workdir / CHECKPOINT_DIR
+    if (checkpoint / "state.json").exists() and not resume:
+        raise InputError(
+            "holds a training run that was stopped; pass --resume to go on from it, "
+            "or delete the folder to start again",
+            checkpoint,
+        )
+    if resume and not (checkpoint / "state.json").exists():
+        console.print(f"no checkpoint in {checkpoint}: starting from the beginning")
+    _train(
+        workdir,
+        clips_path,
+        out or workdir / "model",
+        torch.device(device),
+        schedule,
+        init,
+        resume=resume,
+        checkpoint_every_s=60 * checkpoint_minutes,
+    )
 
 
 def half_precision(module) -> None:
@@ -181,7 +206,11 @@ def _train(
     device: torch.device,
     schedule: Schedule,
     init: Path | None,
+    resume: bool = False,
+    checkpoint_every_s: float = 300.0,
 ) -> None:
+    import shutil
+
     import torch
 
     from bridge_core.trainset.conditions import CONDITIONS
@@ -212,7 +241,17 @@ def _train(
             progress.update(tasks[phase], completed=step, description=f"train {phase} {loss:.4f}")
 
         model, history = train_model(
-            preset, clips, tuple(packed.controls), schedule, device, log, dtype, start
+            preset,
+            clips,
+            tuple(packed.controls),
+            schedule,
+            device,
+            log,
+            dtype,
+            start,
+            checkpoint_dir=workdir / CHECKPOINT_DIR,
+            checkpoint_every_s=checkpoint_every_s,
+            resume=resume,
         )
     history_path = workdir / "history.json"
     for module in (model.transformer, model.vae, *model.branches.values()):
@@ -234,6 +273,8 @@ def _train(
     }
     history_path.write_text(json.dumps(record))
     plot_losses(losses, workdir / "loss.png")
+    # The model is written: the run is complete and nothing is left to resume.
+    shutil.rmtree(workdir / CHECKPOINT_DIR, ignore_errors=True)
     for phase, seconds in history.seconds.items():
         steps = len(history.losses[phase])
         console.print(

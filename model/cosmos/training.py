@@ -16,13 +16,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from diffusers import AutoencoderKLWan, CosmosControlNetModel, CosmosTransformer3DModel
 
 from transfer_model.cosmos import configs, fusion
+from transfer_model.cosmos.checkpoint import Checkpointer, History, Randoms
 from transfer_model.cosmos.configs import ModelPreset
 from transfer_model.cosmos.model import CosmosTransferModel, frames_to_uint8
 from transfer_model.cosmos.prompts import hash_prompt_cache
@@ -58,7 +60,7 @@ class Schedule:
     """Steps, batch sizes and learning rates of the three phases."""
 
     vae_steps: int = 2000
-    vae_batch: int = 24
+    vae_batch: int = 24  # frames per VAE step (crops x frames each)
     vae_crop: int = 64
     vae_lr: float = 1e-3
     base_steps: int = 4000
@@ -69,14 +71,6 @@ class Schedule:
     prompt_dropout: float = 0.1
     cond_frame_rate: float = 0.25  # share of samples with a clean first latent frame
     seed: int = 0
-
-
-@dataclass
-class History:
-    """Loss per step of each phase, and seconds per phase."""
-
-    losses: dict[str, list[float]] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 Log = Callable[[str, int, int, float], None]  # (phase, step, steps, loss)
@@ -110,20 +104,36 @@ def _cosine_lr(step: int, steps: int, lr: float, warmup: int = 100) -> float:
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+@dataclass
+class Phase:
+    """One training phase's bookkeeping: its name, its random streams (which ``loss_at``
+    draws from), the history it adds to, and where it checkpoints (None: nowhere)."""
+
+    name: str
+    randoms: Randoms
+    history: History
+    log: Log
+    checkpoint: Checkpointer | None = None
+
+
 def _optimise(
     params: list[torch.nn.Parameter],
     steps: int,
     lr: float,
     loss_at: Callable[[int], torch.Tensor],
-    phase: str,
-    history: History,
-    log: Log,
+    phase: Phase,
 ) -> None:
-    """AdamW over ``params`` for ``steps`` steps of ``loss_at(step)``, recorded in ``history``."""
+    """AdamW over ``params`` for ``steps`` steps of ``loss_at(step)``, recorded in the
+    phase's history. With a checkpointer it saves every few minutes and at the end, and
+    a phase the checkpoint stopped in goes on from its step with its optimiser moments
+    and random streams, so a resumed run takes the steps an unbroken one would."""
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
-    losses = history.losses.setdefault(phase, [])
-    start = time.perf_counter()
-    for step in range(steps):
+    checkpoint, history, name = phase.checkpoint, phase.history, phase.name
+    first = checkpoint.restore_phase(name, optimiser, phase.randoms) if checkpoint else 0
+    losses = history.losses.setdefault(name, [])
+    del losses[first:]
+    spent, start = history.seconds.get(name, 0.0), time.perf_counter()
+    for step in range(first, steps):
         for group in optimiser.param_groups:
             group["lr"] = _cosine_lr(step, steps, lr)
         loss = loss_at(step)
@@ -132,8 +142,14 @@ def _optimise(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimiser.step()
         losses.append(loss.item())
-        log(phase, step + 1, steps, losses[-1])
-    history.seconds[phase] = time.perf_counter() - start
+        phase.log(name, step + 1, steps, losses[-1])
+        if checkpoint is not None and step + 1 < steps and checkpoint.due():
+            history.seconds[name] = spent + time.perf_counter() - start
+            checkpoint.save(history, name, step + 1, optimiser, phase.randoms)
+    history.seconds[name] = spent + time.perf_counter() - start
+    history.done.append(name)
+    if checkpoint is not None:
+        checkpoint.save(history)
 
 
 def _vae_clips(clips: ClipSet) -> list[np.ndarray]:
@@ -144,6 +160,12 @@ def _vae_clips(clips: ClipSet) -> list[np.ndarray]:
 def _crop(clips: ClipSet, schedule: Schedule) -> int:
     """The VAE phases' crop side: the schedule's, or the frame's if that is smaller."""
     return min(schedule.vae_crop, *clips.targets.shape[2:4])
+
+
+def vae_batch_size(frames_per_step: int, frames: int) -> int:
+    """Crops of ``frames`` frames in a VAE step of about ``frames_per_step`` frames, so a
+    step costs about the same whatever its clip length."""
+    return max(1, round(frames_per_step / frames))
 
 
 def _vae_batch(
@@ -174,29 +196,32 @@ def train_vae(
     device: torch.device,
     history: History,
     log: Log = _no_log,
+    checkpoint: Checkpointer | None = None,
 ) -> None:
     """Reconstruction with a light KL, on random crops.
 
     The VAE is convolutional, so crops of ``schedule.vae_crop`` pixels teach it as whole
     frames do at a fraction of the cost. Steps cycle through 1, 5 and 9 frames: the
     first-frame path and one and two 4-frame groups (a 9-frame chunk's third latent
-    frame decodes through the causal cache of the first two). Half of each batch is
-    targets, half controls, so thin edges and label boundaries survive the 8x
-    downsampling the branches see them through.
+    frame decodes through the causal cache of the first two), with as many crops as
+    make about ``schedule.vae_batch`` frames. Half of each batch is targets, half
+    controls, so thin edges and label boundaries survive the downsampling the branches
+    see them through.
     """
-    rng = np.random.default_rng(schedule.seed)
+    phase = Phase("vae", Randoms.seeded(schedule.seed), history, log, checkpoint)
     sources, crop = _vae_clips(clips), _crop(clips, schedule)
     vae.to(device).train()
 
     def loss_at(step: int) -> torch.Tensor:
         frames = 1 + fusion.ENCODER_FRAME_GROUP * (step % 3)
-        x = to_video(_vae_batch(sources, schedule.vae_batch, frames, crop, rng), device)
+        batch = vae_batch_size(schedule.vae_batch, frames)
+        x = to_video(_vae_batch(sources, batch, frames, crop, phase.randoms.rng), device)
         posterior = vae.encode(x).latent_dist
         kl = posterior.kl().mean() / x[0].numel()
-        return _reconstruction_loss(vae.decode(posterior.sample()).sample, x) + 1e-4 * kl
+        recon = vae.decode(posterior.sample(phase.randoms.generator)).sample
+        return _reconstruction_loss(recon, x) + 1e-4 * kl
 
-    params = list(vae.parameters())
-    _optimise(params, schedule.vae_steps, schedule.vae_lr, loss_at, "vae", history, log)
+    _optimise(list(vae.parameters()), schedule.vae_steps, schedule.vae_lr, loss_at, phase)
     vae.eval()
 
 
@@ -207,6 +232,7 @@ def train_decoder(
     device: torch.device,
     history: History,
     log: Log = _no_log,
+    checkpoint: Checkpointer | None = None,
 ) -> None:
     """The decoder alone on whole 9-frame chunks, the encoder frozen.
 
@@ -214,20 +240,21 @@ def train_decoder(
     them; it is how a VAE trained on shorter clips learns to decode a chunk's last
     latent frame.
     """
-    rng = np.random.default_rng(schedule.seed + 3)
+    phase = Phase("decoder", Randoms.seeded(schedule.seed + 3), history, log, checkpoint)
     sources, crop = _vae_clips(clips), _crop(clips, schedule)
     frames = clips.targets.shape[1]
+    batch = vae_batch_size(schedule.vae_batch, frames)
     vae.to(device).eval()
     vae.decoder.train()
 
     def loss_at(step: int) -> torch.Tensor:
-        x = to_video(_vae_batch(sources, schedule.vae_batch, frames, crop, rng), device)
+        x = to_video(_vae_batch(sources, batch, frames, crop, phase.randoms.rng), device)
         with torch.no_grad():
-            latents = vae.encode(x).latent_dist.sample()
+            latents = vae.encode(x).latent_dist.sample(phase.randoms.generator)
         return _reconstruction_loss(vae.decode(latents).sample, x)
 
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
-    _optimise(params, schedule.decoder_steps, schedule.vae_lr / 2, loss_at, "decoder", history, log)
+    _optimise(params, schedule.decoder_steps, schedule.vae_lr / 2, loss_at, phase)
     vae.eval()
 
 
@@ -385,10 +412,11 @@ def train_base(
     history: History,
     log: Log = _no_log,
     dtype: torch.dtype = torch.float32,
+    checkpoint: Checkpointer | None = None,
 ) -> None:
     """Flow matching on the targets alone: the prompt is the only condition."""
-    rng = np.random.default_rng(schedule.seed + 1)
-    generator = torch.Generator().manual_seed(schedule.seed + 1)
+    phase = Phase("base", Randoms.seeded(schedule.seed + 1), history, log, checkpoint)
+    rng, generator = phase.randoms.rng, phase.randoms.generator
     transformer.to(device).train()
 
     def loss_at(step: int) -> torch.Tensor:
@@ -397,7 +425,7 @@ def train_base(
             return flow_loss(_base_velocity(transformer, batch), batch)
 
     params = list(transformer.parameters())
-    _optimise(params, schedule.base_steps, schedule.lr, loss_at, "base", history, log)
+    _optimise(params, schedule.base_steps, schedule.lr, loss_at, phase)
     transformer.eval()
 
 
@@ -419,10 +447,11 @@ def train_branches(
     history: History,
     log: Log = _no_log,
     dtype: torch.dtype = torch.float32,
+    checkpoint: Checkpointer | None = None,
 ) -> None:
     """The branches learn with the base frozen; each step fuses a random subset of them."""
-    rng = np.random.default_rng(schedule.seed + 2)
-    generator = torch.Generator().manual_seed(schedule.seed + 2)
+    phase = Phase("branches", Randoms.seeded(schedule.seed + 2), history, log, checkpoint)
+    rng, generator = phase.randoms.rng, phase.randoms.generator
     transformer.to(device).eval().requires_grad_(False)
     for branch in branches.values():
         branch.to(device).train()
@@ -438,7 +467,7 @@ def train_branches(
             return flow_loss(_base_velocity(transformer, batch, residuals), batch)
 
     params = [p for branch in branches.values() for p in branch.parameters()]
-    _optimise(params, schedule.branch_steps, schedule.lr, loss_at, "branches", history, log)
+    _optimise(params, schedule.branch_steps, schedule.lr, loss_at, phase)
     for branch in branches.values():
         branch.eval()
     transformer.requires_grad_(True)
@@ -510,13 +539,19 @@ def train_model(
     log: Log = _no_log,
     dtype: torch.dtype = torch.float32,
     init: CosmosTransferModel | None = None,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every_s: float = 300.0,
+    resume: bool = False,
 ) -> tuple[CosmosTransferModel, History]:
     """Build ``preset``'s modules (branches zero-initialised), or take ``init``'s, and run
-    the three phases; a phase of 0 steps leaves its modules as they are, so training
-    can go on from a saved model (on another machine, say).
+    the phases; a phase of 0 steps leaves its modules as they are, so training can go on
+    from a saved model (on another machine, say).
 
-    ``dtype`` is the autocast dtype of the transformer phases (bf16 on a GPU). The
-    model's prompts go through the hash encoder it was trained with.
+    ``checkpoint_dir``: where every module and the phase under way are saved every
+    ``checkpoint_every_s`` seconds and after each phase; with ``resume`` a run goes on
+    from the checkpoint there (finished phases are skipped, the one under way continues
+    at its step). ``dtype`` is the autocast dtype of the transformer phases (bf16 on a
+    GPU). The model's prompts go through the hash encoder it was trained with.
     """
     torch.manual_seed(schedule.seed)
     if init is None:
@@ -527,16 +562,28 @@ def train_model(
         vae, transformer, branches = init.vae, init.transformer, init.branches
     for module in (vae, transformer, *branches.values()):
         module.float()
-    history = History()
-    if schedule.vae_steps:
-        train_vae(vae, clips, schedule, device, history, log)
+    modules = {"vae": vae, "transformer": transformer}
+    modules.update({f"branch_{name}": branch for name, branch in branches.items()})
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = Checkpointer(checkpoint_dir, modules, checkpoint_every_s)
+    history = checkpoint.resume() if resume and checkpoint and checkpoint.exists() else History()
+
+    def pending(name: str, steps: int) -> bool:
+        return steps > 0 and name not in history.done
+
+    run = (history, log)
+    if pending("vae", schedule.vae_steps):
+        train_vae(vae, clips, schedule, device, *run, checkpoint)
     encoded = encode_set(vae.to(device), clips, device)
-    if schedule.base_steps:
-        train_base(transformer, encoded, clips, schedule, device, history, log, dtype)
-    if schedule.branch_steps:
-        train_branches(transformer, branches, encoded, clips, schedule, device, history, log, dtype)
-    if schedule.decoder_steps:
-        train_decoder(vae, clips, schedule, device, history, log)
+    if pending("base", schedule.base_steps):
+        train_base(transformer, encoded, clips, schedule, device, *run, dtype, checkpoint)
+    if pending("branches", schedule.branch_steps):
+        train_branches(
+            transformer, branches, encoded, clips, schedule, device, *run, dtype, checkpoint
+        )
+    if pending("decoder", schedule.decoder_steps):
+        train_decoder(vae, clips, schedule, device, *run, checkpoint)
     model = CosmosTransferModel(
         transformer,
         vae,

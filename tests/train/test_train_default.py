@@ -303,3 +303,86 @@ def test_round_trip_returns_clips_of_the_same_shape_that_a_trained_codec_keeps_c
         return float(np.abs(out.astype(np.int16) - video).mean())
 
     assert error(after) < error(before)
+
+
+class _Stop(Exception):
+    """Stands in for the kill at the end of a session."""
+
+
+def _stop_at(phase: str, at: int):
+    def log(name: str, step: int, steps: int, loss: float) -> None:
+        if (name, step) == (phase, at):
+            raise _Stop
+
+    return log
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    modules = {"vae": model.vae, "transformer": model.transformer, **model.branches}
+    return {f"{n}.{k}": v for n, m in modules.items() for k, v in m.state_dict().items()}
+
+
+@pytest.mark.parametrize("phase", ["vae", "base", "branches", "decoder"])
+def test_a_run_stopped_mid_phase_resumes_to_the_same_model(tmp_path, phase) -> None:
+    """Checkpoints every step; the run stopped inside ``phase`` and resumed takes the
+    same steps with the same batches and noise, so it ends bit for bit where an unbroken
+    run ends, with every loss recorded once."""
+    preset = _tiny_preset()
+    packed = synthetic_packed()
+    clips = clip_set(packed, [CONDITIONS[c].prompt for c in packed.conditions], 16)
+    schedule = training.Schedule(
+        vae_steps=3, vae_batch=2, base_steps=3, branch_steps=3, decoder_steps=2, batch=2
+    )
+    cpu = torch.device("cpu")
+    whole, whole_history = training.train_model(preset, clips, CONTROL_NAMES, schedule, cpu)
+
+    folder = tmp_path / "checkpoint"
+    with pytest.raises(_Stop):
+        training.train_model(
+            preset, clips, CONTROL_NAMES, schedule, cpu, _stop_at(phase, 2),
+            checkpoint_dir=folder, checkpoint_every_s=0.0,
+        )  # fmt: skip
+    assert (folder / "state.json").exists()
+    resumed, history = training.train_model(
+        preset, clips, CONTROL_NAMES, schedule, cpu,
+        checkpoint_dir=folder, checkpoint_every_s=0.0, resume=True,
+    )  # fmt: skip
+    assert history.losses == whole_history.losses
+    assert history.done == ["vae", "base", "branches", "decoder"]
+    expected = _weights(whole)
+    for key, value in _weights(resumed).items():
+        assert torch.equal(value, expected[key]), key
+    # One tensors file: each checkpoint replaces the last.
+    assert len(list(folder.glob("state.safetensors*"))) == 1
+
+
+def test_train_default_resumes_only_when_asked(tmp_path, run_cli) -> None:
+    from transfer_model.cosmos.configs import MODEL_PRESETS
+
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    packed = synthetic_packed()
+    save_packed(packed, workdir / "clips.npz")
+    clips = clip_set(
+        packed,
+        [CONDITIONS[c].prompt for c in packed.conditions],
+        MODEL_PRESETS["default"].text_embed_dim,
+    )
+    schedule = training.Schedule(vae_steps=2, vae_batch=2, base_steps=3, branch_steps=2, batch=2)
+    with pytest.raises(_Stop):
+        training.train_model(
+            MODEL_PRESETS["default"], clips, CONTROL_NAMES, schedule, torch.device("cpu"),
+            _stop_at("base", 2), checkpoint_dir=workdir / "checkpoint", checkpoint_every_s=0.0,
+        )  # fmt: skip
+    args = ["train-default", "--workdir", workdir, "--device", "cpu", "--batch", "2"]
+    args += ["--vae-steps", "2", "--base-steps", "3", "--branch-steps", "2", "--decoder-steps", "0"]
+    refused = run_cli(*args)
+    assert refused.exit_code == 2 and "--resume" in refused.stdout + refused.stderr
+    assert not (workdir / "model").exists()
+
+    result = run_cli(*args, "--resume")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    record = json.loads((workdir / "history.json").read_text())
+    assert {p: len(v) for p, v in record["losses"].items()} == {"vae": 2, "base": 3, "branches": 2}
+    assert load_transfer_model(workdir / "model", device="cpu").origin == "project"
+    assert not (workdir / "checkpoint").exists()  # finished: nothing left to resume
