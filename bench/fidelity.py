@@ -1,8 +1,10 @@
 """Does the default model do transfer? Control adherence, prompts and weight maps, measured
 on procedural layouts it never saw in training (seeds from data.HELD_OUT_SEED on).
 
-    python bench/fidelity.py [--scenes 4] [--steps 35] [--guidance 3] [--model default]
+    python bench/fidelity.py [--scenes 3] [--steps 12] [--guidance 3] [--model default]
                              [--no-targets]
+
+The defaults are the demo's sampling settings (12 steps, guidance 3).
 
 Needs the capture extra (the layouts are captured as users capture them), and the train
 extra (bpy) for the ground-truth row. Prints, averaged over scenes and conditions:
@@ -11,8 +13,8 @@ extra (bpy) for the ground-truth row. Prints, averaged over scenes and condition
   weight 1, with every weight at 0 (prompt only) and for the untrained model; and of the
   Cycles render of the same layout under each condition, what the model is trained to
   produce: the ceiling of these metrics on this data; and of that render through the
-  model's VAE alone, the ceiling of any model built on that codec (both skipped with
-  --no-targets);
+  model's VAE alone, the ceiling of any model built on that codec, with its PSNR and
+  its Edge F1 frame by frame (both skipped with --no-targets);
 - per condition the mean luminance, and the mean absolute difference between conditions;
 - the change when edge and seg weights are 0 in the left half: inside vs outside it.
 """
@@ -30,7 +32,8 @@ import numpy as np
 from bridge_core.controls.build import build_control_stack
 from bridge_core.controls.stack import CONTROL_NAMES, ControlStack
 from bridge_core.datasets.detect import open_dataset
-from bridge_core.run.metrics import MetricReference
+from bridge_core.demo import DEMO_STEPS
+from bridge_core.run.metrics import MetricReference, edge_f1
 from bridge_core.run.models import resolve_model
 from bridge_core.run.protocol import SamplingSettings
 from bridge_core.spec.models import ControlSpec, ModelSpec
@@ -81,11 +84,17 @@ def luminance(frames: np.ndarray) -> float:
     return float((frames.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722])).mean())
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 pictures or clips, in dB."""
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return 10 * np.log10(255**2 / max(mse, 1e-10))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scenes", type=int, default=4)
+    parser.add_argument("--scenes", type=int, default=3)
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=35)
+    parser.add_argument("--steps", type=int, default=DEMO_STEPS)
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--model", default="default")
     parser.add_argument(
@@ -111,6 +120,8 @@ def main() -> None:
     lum: dict[str, list[float]] = {name: [] for name in prompts}
     pair_diff: list[float] = []
     region_in, region_out = [], []
+    codec_psnr: list[float] = []
+    codec_frames: list[list[float]] = []
 
     def add(key: str, value: float) -> None:
         scores.setdefault(key, []).append(value)
@@ -126,6 +137,10 @@ def main() -> None:
                 through_vae = round_trip(model.vae, render[None])[0]
                 for metric, value in reference.scores(through_vae).items():
                     add(f"ground truth via VAE {metric}", value)
+                codec_psnr.append(psnr(through_vae, render))
+                codec_frames.append(
+                    [edge_f1(rgb[t : t + 1], through_vae[t : t + 1]) for t in range(len(rgb))]
+                )
             uniform = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 1.0))
             prompt_only = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 0.0))
             outputs = {}
@@ -169,6 +184,9 @@ def main() -> None:
     print(
         f"{'Transfer2.5-2B (ref.)':24s}{REFERENCE['edge_f1']:10.2f}{REFERENCE['blur_ssim']:11.2f}"
     )
+    if targets:
+        per_frame = " ".join(f"{v:.3f}" for v in np.mean(codec_frames, axis=0))
+        print(f"codec round trip: PSNR {np.mean(codec_psnr):.1f} dB; Edge F1 by frame {per_frame}")
     ratio_f1 = mean["uniform edge_f1"] / max(mean["prompt-only edge_f1"], 1e-9)
     ratio_ssim = mean["uniform blur_ssim"] / max(mean["prompt-only blur_ssim"], 1e-9)
     print(f"controls vs prompt only: Edge F1 x{ratio_f1:.2f}, Blur SSIM x{ratio_ssim:.2f}")
