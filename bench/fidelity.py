@@ -2,7 +2,7 @@
 on procedural layouts it never saw in training (seeds from data.HELD_OUT_SEED on).
 
     python bench/fidelity.py [--scenes 3] [--steps 12] [--guidance 3] [--model default]
-                             [--no-targets]
+                             [--no-targets] [--codec-only]
 
 The defaults are the demo's sampling settings (12 steps, guidance 3).
 
@@ -14,7 +14,8 @@ extra (bpy) for the ground-truth row. Prints, averaged over scenes and condition
   Cycles render of the same layout under each condition, what the model is trained to
   produce: the ceiling of these metrics on this data; and of that render through the
   model's VAE alone, the ceiling of any model built on that codec, with its PSNR and
-  its Edge F1 frame by frame (both skipped with --no-targets);
+  its Edge F1 frame by frame (both skipped with --no-targets; --codec-only prints these
+  two rows alone, in seconds, to compare codecs before the transformer is trained);
 - per condition the mean luminance, and the mean absolute difference between conditions;
 - the change when edge and seg weights are 0 in the left half: inside vs outside it.
 """
@@ -100,11 +101,16 @@ def main() -> None:
     parser.add_argument(
         "--no-targets", action="store_true", help="skip the Cycles renders (ground-truth row)"
     )
+    parser.add_argument(
+        "--codec-only", action="store_true", help="only the ground truth and codec rows"
+    )
     args = parser.parse_args()
     targets = not args.no_targets
     if targets and importlib.util.find_spec("bpy") is None:
         print("bpy is not installed (the train extra): no ground-truth row")
         targets = False
+    if args.codec_only and not targets:
+        parser.error("--codec-only needs the Cycles renders (bpy, and no --no-targets)")
 
     import transfer_model
     from transfer_model.cosmos.training import round_trip
@@ -141,6 +147,8 @@ def main() -> None:
                 codec_frames.append(
                     [edge_f1(rgb[t : t + 1], through_vae[t : t + 1]) for t in range(len(rgb))]
                 )
+            if args.codec_only:
+                continue
             uniform = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 1.0))
             prompt_only = reweighted(stack, dict.fromkeys(CONTROL_NAMES, 0.0))
             outputs = {}
@@ -174,7 +182,7 @@ def main() -> None:
         f"{args.steps} steps, guidance {args.guidance}, model {args.model!r}"
     )
     print(f"{'':24s}{'Edge F1':>10s}{'Blur SSIM':>11s}")
-    settings_measured = ["uniform", "prompt-only", "untrained"]
+    settings_measured = [] if args.codec_only else ["uniform", "prompt-only", "untrained"]
     if targets:
         settings_measured += ["ground truth", "ground truth via VAE"]
     for setting in settings_measured:
@@ -187,6 +195,8 @@ def main() -> None:
     if targets:
         per_frame = " ".join(f"{v:.3f}" for v in np.mean(codec_frames, axis=0))
         print(f"codec round trip: PSNR {np.mean(codec_psnr):.1f} dB; Edge F1 by frame {per_frame}")
+    if args.codec_only:
+        return
     ratio_f1 = mean["uniform edge_f1"] / max(mean["prompt-only edge_f1"], 1e-9)
     ratio_ssim = mean["uniform blur_ssim"] / max(mean["prompt-only blur_ssim"], 1e-9)
     print(f"controls vs prompt only: Edge F1 x{ratio_f1:.2f}, Blur SSIM x{ratio_ssim:.2f}")
