@@ -123,10 +123,19 @@ def train_default(
     checkpoint_minutes: Annotated[
         float, typer.Option(help="Minutes between checkpoints (at most 10).", min=0.0, max=10.0)
     ] = 5.0,
+    preset: Annotated[
+        str, typer.Option(help="Model sizes and codec, a key of MODEL_PRESETS.")
+    ] = "default",
 ) -> None:
     """Build procedural training scenes (capture + Cycles) and train the small default model."""
     if size % 16:
         raise InputError(f"size must be a multiple of 16, got {size}", None, "--size")
+    from transfer_model.cosmos.configs import MODEL_PRESETS
+
+    if preset not in MODEL_PRESETS:
+        raise InputError(
+            f"unknown preset {preset!r}; one of {', '.join(MODEL_PRESETS)}", None, "--preset"
+        )
     from bridge_core.trainset.conditions import CONDITIONS
 
     conditions = list(CONDITIONS)
@@ -184,6 +193,7 @@ def train_default(
         init,
         resume=resume,
         checkpoint_every_s=60 * checkpoint_minutes,
+        preset=preset,
     )
 
 
@@ -208,6 +218,7 @@ def _train(
     init: Path | None,
     resume: bool = False,
     checkpoint_every_s: float = 300.0,
+    preset: str = "default",
 ) -> None:
     import shutil
 
@@ -221,9 +232,9 @@ def _train(
     packed = load_packed(clips_path)
     if (packed.seeds >= HELD_OUT_SEED).any():
         raise InputError("clips.npz holds held-out scenes; rebuild it", clips_path)
-    preset = MODEL_PRESETS["default"]
+    sizes = MODEL_PRESETS[preset]
     clips = clip_set(
-        packed, [CONDITIONS[c].prompt for c in packed.conditions], preset.text_embed_dim
+        packed, [CONDITIONS[c].prompt for c in packed.conditions], sizes.text_embed_dim
     )
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     start = None if init is None else load_transfer_model(init, device="cpu", dtype=torch.float32)
@@ -241,7 +252,7 @@ def _train(
             progress.update(tasks[phase], completed=step, description=f"train {phase} {loss:.4f}")
 
         model, history = train_model(
-            preset,
+            sizes,
             clips,
             tuple(packed.controls),
             schedule,

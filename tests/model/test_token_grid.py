@@ -111,3 +111,12 @@ def test_region_map_injects_only_at_its_tokens_on_another_grid(four_x, embeds) -
     for residual in seen:
         assert torch.all(residual[0, ~inside] == 0)
         assert torch.all(residual[0, inside].abs().sum(dim=-1) > 0)
+
+
+def test_the_codec4x_preset_builds_the_compression_it_names() -> None:
+    """What train-default --preset codec4x trains: 4x space, no time compression, tokens
+    16 pixels wide, as the sampler reads it from the built configs."""
+    preset = MODEL_PRESETS["codec4x"]
+    grid = fusion.TokenGrid.of(configs.build_vae(preset), configs.build_transformer(preset))
+    assert (grid.temporal, grid.spatial, grid.stride) == (1, 4, (16, 16))
+    assert grid.latent_frames(9) == 9

@@ -248,6 +248,16 @@ def test_train_default_refuses_a_size_that_is_not_a_multiple_of_16(run_cli, tmp_
     assert not (tmp_path / "w").exists()
 
 
+def test_train_default_refuses_an_unknown_preset_before_building_anything(
+    run_cli, tmp_path
+) -> None:
+    result = run_cli("train-default", "--workdir", tmp_path / "w", "--preset", "huge")
+    assert result.exit_code == 2
+    assert "unknown preset 'huge'" in result.stdout + result.stderr
+    assert "codec4x" in result.stdout + result.stderr
+    assert not (tmp_path / "w").exists()
+
+
 def test_the_shipped_default_model_loads_offline_and_fits_30_mb(monkeypatch) -> None:
     from bridge_core.run.models import resolve_model
     from bridge_core.spec.models import ModelSpec
