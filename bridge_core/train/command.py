@@ -32,6 +32,7 @@ from bridge_core.train.data import (
 
 CLIPS_FILE = "clips.npz"
 CHECKPOINT_DIR = "checkpoint"
+LOG_EVERY = 50  # steps between progress lines when there is no terminal to draw a bar in
 # What the shipped weights were trained with, on 2 CPU cores in about 80 minutes (the
 # model card has the figures). On a GPU the steps are bound by kernel launches, so a
 # bigger --batch costs little more per step there.
@@ -250,6 +251,9 @@ def _train(
 
         def log(phase: str, step: int, steps: int, loss: float) -> None:
             progress.update(tasks[phase], completed=step, description=f"train {phase} {loss:.4f}")
+            # Rich draws no bar where stdout is not a terminal (nohup, CI, a log file).
+            if not console.is_terminal and (step % LOG_EVERY == 0 or step == steps):
+                console.print(f"{phase} step {step}/{steps} loss {loss:.4f}")
 
         model, history = train_model(
             sizes,

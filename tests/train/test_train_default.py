@@ -232,6 +232,8 @@ def test_going_on_from_a_saved_model_keeps_earlier_curves(trained_workdir, run_c
         workdir / "model2",
     )
     assert result.exit_code == 0, result.stdout + result.stderr
+    # No terminal here: progress comes as lines, the phase's last step with its loss.
+    assert "branches step 3/3 loss " in result.stdout
     record = json.loads((workdir / "history.json").read_text())
     steps = {p: len(v) for p, v in record["losses"].items()}
     assert steps == {"vae": 2, "base": 2, "branches": 3, "decoder": 1}
