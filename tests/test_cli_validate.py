@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import REALDATA, REPO, TRANSFER1_ASSETS
 
 
@@ -47,6 +49,27 @@ def test_unknown_field_is_named(run_cli, tmp_path):
     result = run_cli("validate", spec)
     assert result.exit_code == 2
     assert "wieght" in result.stderr and "job.yaml" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("controls", "model", "field"),
+    [
+        ("{edge: {weight: .inf}}", "{}", "weight"),
+        ("{edge: {weight: .nan}}", "{}", "weight"),
+        ("{edge: {weight: 1}}", "{guidance: .inf}", "guidance"),
+    ],
+)
+def test_infinite_or_nan_numbers_are_refused(run_cli, tmp_path, controls, model, field):
+    """ge=0 alone admits .inf; such a weight or guidance made a run of black frames."""
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        f"input: {{dataset: data}}\ncontrols: {controls}\nmodel: {model}\n"
+        "variations: [{name: a, prompt: p}]\n"
+    )
+    result = run_cli("validate", spec)
+    assert result.exit_code == 2, result.stdout
+    assert field in result.stderr and "finite" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_schema(run_cli):

@@ -122,7 +122,9 @@ class UnsupportedProblem(FieldProblem):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No infinities or NaNs: ge=0 admits .inf, and an infinite weight or guidance
+    # turned every generated frame black in a run that then reported success.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------
