@@ -66,15 +66,15 @@ class Manifest:
     def _load(self) -> None:
         if not self.path.exists():
             return
-        text = self.path.read_text(encoding="utf-8")
-        lines = text.split("\n")
+        # Split as bytes: a kill can cut the last line inside a multi-byte character.
+        lines = self.path.read_bytes().split(b"\n")
         # Complete lines end with "\n": whatever follows the last one was cut by a kill.
         complete, cut = lines[:-1], lines[-1]
         dropped = int(bool(cut.strip()))
         for line in complete:
             try:
-                entry = ManifestEntry(**json.loads(line))
-            except (json.JSONDecodeError, TypeError):
+                entry = ManifestEntry(**json.loads(line.decode("utf-8")))
+            except (UnicodeDecodeError, json.JSONDecodeError, TypeError):
                 dropped += 1
                 continue
             self.entries[entry.output] = entry

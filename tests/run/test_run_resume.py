@@ -217,3 +217,22 @@ def test_an_empty_lock_is_refused_while_fresh_and_taken_over_when_old(ycb, small
     os.utime(lock, (old, old))
     assert run_job(spec, small_model, frames=(0, 1)).generated == 6
     assert not lock.exists()
+
+
+@pytest.mark.parametrize("tail", [b"", b"caf\xe9 in latin-1\n"], ids=["cut", "and not utf-8"])
+def test_a_manifest_cut_inside_a_character_loads_its_whole_lines(tmp_path, tail) -> None:
+    """A kill mid-append can cut a non-ASCII prompt's character in half; a line that is
+    not UTF-8 at all is as unreadable as a torn one. Both are dropped, the rest kept."""
+    from bridge_core.run.manifest import MANIFEST_FILE, Manifest, ManifestEntry
+
+    def entry(output: str) -> ManifestEntry:
+        return ManifestEntry(output, None, "cam", 0, "v", "brouillard épais", 1, "c", "g", "s")
+
+    whole = entry("a.png").line().encode("utf-8")
+    torn = entry("b.png").line().encode("utf-8")
+    cut = torn[: torn.index("é".encode()) + 1]  # the first byte of a two-byte character
+    (tmp_path / MANIFEST_FILE).write_bytes(whole + tail + cut)
+    (tmp_path / "a.png").write_bytes(b"frame")  # a rewrite keeps entries whose file is there
+    manifest = Manifest(tmp_path)
+    assert list(manifest.entries) == ["a.png"]
+    assert (tmp_path / MANIFEST_FILE).read_bytes() == whole
