@@ -131,12 +131,14 @@ def train_default(
     """Build procedural training scenes (capture + Cycles) and train the small default model."""
     if size % 16:
         raise InputError(f"size must be a multiple of 16, got {size}", None, "--size")
-    from transfer_model.cosmos.configs import MODEL_PRESETS
+    if not build_only:
+        # Checked before the scenes are built; --build-only needs no torch (model extra).
+        from transfer_model.cosmos.configs import MODEL_PRESETS
 
-    if preset not in MODEL_PRESETS:
-        raise InputError(
-            f"unknown preset {preset!r}; one of {', '.join(MODEL_PRESETS)}", None, "--preset"
-        )
+        if preset not in MODEL_PRESETS:
+            raise InputError(
+                f"unknown preset {preset!r}; one of {', '.join(MODEL_PRESETS)}", None, "--preset"
+            )
     from bridge_core.trainset.conditions import CONDITIONS
 
     conditions = list(CONDITIONS)

@@ -8,7 +8,7 @@ fusion and the benchmarks run on a CPU with no download.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from diffusers import (
@@ -55,6 +55,22 @@ class ModelPreset:
         return math.ceil(self.num_layers / self.inject_every)
 
 
+# The shipped default model (trained, see bridge_core/train): "small" narrowed to fit
+# 30 MB in fp16 with four branches, up to 256x256.
+_DEFAULT = ModelPreset(
+    num_layers=8,
+    num_heads=3,
+    head_dim=64,
+    inject_every=4,
+    text_embed_dim=64,
+    mlp_ratio=4.0,
+    adaln_lora_dim=32,
+    vae_base_dim=32,
+    vae_dim_mult=(1, 1, 2, 2),
+    max_size=(16, 32, 32),
+    frames_per_chunk=9,
+)
+
 # The CLI's and the benchmark's choices come from these keys.
 MODEL_PRESETS: dict[str, ModelPreset] = {
     # diffusers' test sizes: a whole generation in well under a second on a CPU.
@@ -84,39 +100,18 @@ MODEL_PRESETS: dict[str, ModelPreset] = {
         max_size=(16, 64, 64),
         frames_per_chunk=9,
     ),
-    # The shipped default model (trained, see bridge_core/train): "small" narrowed to fit
-    # 30 MB in fp16 with four branches, up to 256x256.
-    "default": ModelPreset(
-        num_layers=8,
-        num_heads=3,
-        head_dim=64,
-        inject_every=4,
-        text_embed_dim=64,
-        mlp_ratio=4.0,
-        adaln_lora_dim=32,
-        vae_base_dim=32,
-        vae_dim_mult=(1, 1, 2, 2),
-        max_size=(16, 32, 32),
-        frames_per_chunk=9,
-    ),
+    "default": _DEFAULT,
     # "default" with a codec of 4x in space and none in time, a 4x4 patch keeping tokens
     # 16 pixels wide (576 per 9-frame 128x128 chunk instead of 192). One CPU run of it
     # (issue 13's note): the codec's round trip of held-out renders kept Edge F1 0.069
     # (default: 0.024) at 27.6 dB, but the whole model's outputs only 0.011.
-    "codec4x": ModelPreset(
-        num_layers=8,
-        num_heads=3,
-        head_dim=64,
-        inject_every=4,
-        text_embed_dim=64,
-        mlp_ratio=4.0,
-        adaln_lora_dim=32,
+    "codec4x": replace(
+        _DEFAULT,
         vae_base_dim=16,
         vae_dim_mult=(1, 2, 4),
         vae_temporal_downsample=(False, False),
         patch_size=(1, 4, 4),
         max_size=(16, 64, 64),
-        frames_per_chunk=9,
     ),
 }
 
