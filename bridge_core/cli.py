@@ -111,7 +111,7 @@ def controls(
     if frame_range is not None and frame_range[1] is None:
         frame_range = (frame_range[0], sys.maxsize)
     clips = data.clips(cameras, length or DEFAULT_CLIP_LENGTH, frame_range)
-    with staged_folder(out, overwrite) as staging, progress_bar() as progress:
+    with staged_folder(out, overwrite, [dataset]) as staging, progress_bar() as progress:
         task = progress.add_task("building controls", total=sum(len(c) for c in clips))
         for clip in clips:
             stack = build_control_stack(clip, control_specs)

@@ -19,6 +19,7 @@ from rich.markup import escape
 
 import bridge_core
 from bridge_core.errors import InputError
+from bridge_core.outputs import check_replaceable, mark_output
 from bridge_core.report.run_report import metrics_table
 from bridge_core.run.loop import run_job
 from bridge_core.run.models import ModelNotInstalledError, resolve_model
@@ -57,8 +58,8 @@ class DemoResult:
 def run_demo(workdir: Path, console: Console, overwrite: bool = False) -> DemoResult:
     """Copy the sample dataset into ``workdir``, write its spec, run it with the default model.
 
-    A non-empty ``workdir`` is refused unless ``overwrite``; if the demo fails, the
-    workdir is removed again, so a failure leaves nothing behind.
+    A non-empty ``workdir`` is refused unless ``overwrite`` and an earlier demo wrote it;
+    if the demo fails, the workdir is removed again, so a failure leaves nothing behind.
     """
     if not SAMPLE_DATASET.is_dir():
         raise InputError(
@@ -66,14 +67,12 @@ def run_demo(workdir: Path, console: Console, overwrite: bool = False) -> DemoRe
             "(git clone the project and pip install -e . from it)",
             SAMPLE_DATASET,
         )
-    workdir = workdir.resolve()
-    if workdir.exists() and not workdir.is_dir():
-        raise InputError("exists and is not a folder", workdir)
-    if workdir.is_dir() and any(workdir.iterdir()):
-        if not overwrite:
-            raise InputError("workdir is not empty (pass --overwrite to replace it)", workdir)
+    workdir = workdir.absolute()
+    check_replaceable(workdir, overwrite)
+    if workdir.is_dir():
         shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True)
+    mark_output(workdir)
     try:
         result = _demo(workdir, console)
     except BaseException:

@@ -104,3 +104,40 @@ def test_controls_refuses_a_non_empty_output(run_cli, tmp_path):
 def test_missing_dataset(run_cli, tmp_path):
     result = run_cli("inspect", tmp_path / "nowhere")
     assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def _hashes(root):
+    import hashlib
+
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_controls_never_writes_over_or_deletes_its_input(run_cli, tmp_path):
+    data = shutil.copytree(YCB, tmp_path / "data" / "ycb")
+    before = _hashes(tmp_path / "data")
+    for out in (data, data / "Replicator_03", data / "controls", tmp_path / "data", tmp_path):
+        result = run_cli("controls", data, "--out", out, "--overwrite", "--camera", "Replicator_03")
+        assert result.exit_code == 2, (out, result.stderr)
+        assert "overlaps the input" in result.stderr and "Traceback" not in result.stderr
+        assert _hashes(tmp_path / "data") == before
+    assert not (data / "controls").exists()
+
+
+def test_controls_overwrite_replaces_only_what_it_wrote(run_cli, tmp_path):
+    out = tmp_path / "out"
+    args = ("controls", YCB, "--camera", "Replicator_03", "--out", out)
+    assert run_cli(*args).exit_code == 0
+    (out / "stale.txt").write_text("from the first export")
+    assert run_cli(*args, "--overwrite").exit_code == 0
+    assert not (out / "stale.txt").exists() and any(out.rglob("*.png"))
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    result = run_cli("controls", YCB, "--camera", "Replicator_03", "--out", mine, "--overwrite")
+    assert result.exit_code == 2 and "deletes only folders cosmos-bridge wrote" in result.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

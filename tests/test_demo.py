@@ -14,6 +14,7 @@ from rich.console import Console
 from bridge_core import demo
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.errors import InputError
+from bridge_core.outputs import MARKER
 from bridge_core.spec.load import load_job_spec
 from bridge_core.trainset.conditions import CONDITIONS
 
@@ -94,6 +95,7 @@ def test_without_the_model_stops_after_the_spec(tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "transfer_model", None)
     out = tmp_path / "out"
     (out / "stale").mkdir(parents=True)
+    (out / MARKER).write_text("an earlier demo\n")
     console = _console()
     result = demo.run_demo(out, console, overwrite=True)
     assert result.run_dir is None and result.variations == {}
@@ -101,6 +103,16 @@ def test_without_the_model_stops_after_the_spec(tmp_path, monkeypatch) -> None:
     assert not (result.dataset / "cosmos_transfer").exists() and not (out / "stale").exists()
     printed = console.export_text()
     assert "pip install -e '.[model]'" in printed and "cosmos-bridge run" in printed
+
+
+def test_overwrite_never_deletes_a_folder_the_demo_did_not_write(tmp_path) -> None:
+    home = tmp_path / "home"
+    (home / "thesis").mkdir(parents=True)
+    (home / "thesis" / "draft.tex").write_text("years of work")
+    with pytest.raises(InputError, match="deletes only folders cosmos-bridge wrote"):
+        demo.run_demo(home, _console(), overwrite=True)
+    assert (home / "thesis" / "draft.tex").read_text() == "years of work"
+    assert sorted(p.name for p in home.iterdir()) == ["thesis"]
 
 
 def test_needs_a_source_checkout(tmp_path, monkeypatch) -> None:

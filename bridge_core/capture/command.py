@@ -66,7 +66,7 @@ def capture(
     # Checked before anything is written: a bad range leaves --out untouched.
     views = len(resolve_time_codes(loaded, frame_range)) * len(camera)
     with (
-        staged_folder(out, overwrite) as staging,
+        staged_folder(out, overwrite, [scene]) as staging,
         progress_bar() as progress,
     ):
         task = progress.add_task(f"capturing {scene.name}", total=views)

@@ -13,11 +13,10 @@ from rich.table import Table
 
 from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.files import write_video
-from bridge_core.outputs import write_png
+from bridge_core.outputs import atomic_path, check_inside, write_png
 from bridge_core.parallel import for_each_frame
 from bridge_core.report.contact_sheet import contact_sheet, pick_frames, tile, tile_size
 from bridge_core.report.controls_export import SHEET_ORDER
-from bridge_core.run.files import atomic_path
 
 PREVIEW_FPS = 30.0
 # Previews are for looking at: at most this wide, so encoding them stays a small part of a run.
@@ -43,6 +42,7 @@ def sheet_controls(stack: ControlStack) -> dict[str, np.ndarray]:
 
 def write_clip_report(
     folder: Path,
+    root: Path,
     frame_indices: Sequence[int],
     input_rgb: np.ndarray | None,
     controls: Mapping[str, np.ndarray],
@@ -61,22 +61,22 @@ def write_clip_report(
     columns.update(controls)
     columns.update({variation: frames[rows] for variation, frames in outputs.items()})
     labels = [f"#{frame_indices[t]}" for t in rows]
-    folder.mkdir(parents=True, exist_ok=True)
+    check_inside(folder, root).mkdir(parents=True, exist_ok=True)
     # The previews' encoder runs on one core: beside the contact sheet, not after it.
     with ThreadPoolExecutor(max_workers=1) as pool:
         previews = [
-            pool.submit(_write_preview, folder / f"{variation}.mp4", frames)
+            pool.submit(_write_preview, folder / f"{variation}.mp4", frames, root)
             for variation, frames in outputs.items()
         ]
         sheet = contact_sheet(columns, labels, range(len(rows)))
-        with atomic_path(folder / "contact_sheet.png") as tmp:
+        with atomic_path(folder / "contact_sheet.png", root) as tmp:
             write_png(tmp, sheet)
         for preview in previews:
             preview.result()
 
 
-def _write_preview(path: Path, frames: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
+def _write_preview(path: Path, frames: np.ndarray, root: Path) -> None:
+    with atomic_path(path, root) as tmp:
         write_video(tmp, _preview_size(frames), PREVIEW_FPS)
 
 

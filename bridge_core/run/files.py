@@ -1,10 +1,8 @@
-"""Writing run outputs safely: temporary names renamed into place, label links, the run lock.
+"""Run outputs: generated frames as PNG bytes, label links, the run lock.
 
-Every file a run writes appears under its final name only when complete (written to a
-hidden temporary name in the same folder, then renamed, which is atomic on POSIX and
-Windows), so a run killed at any moment leaves whole files or hidden temporaries that
-the next run sweeps away. Nothing here writes through an existing path: a rename
-replaces a label link itself, never the input file it points at.
+Files are written through bridge_core.outputs (atomic, inside the run folder), so a run
+killed at any moment leaves whole files or hidden temporaries that the next run sweeps
+away, and a rename replaces a label link itself, never the input file it points at.
 """
 
 from __future__ import annotations
@@ -12,13 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
-import secrets
 import shutil
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -26,46 +20,12 @@ import cv2
 import numpy as np
 
 from bridge_core.errors import BridgeError
-from bridge_core.outputs import png_flags
+from bridge_core.outputs import atomic_path, png_flags, temp_path
 
 log = logging.getLogger(__name__)
 
 LabelMode = Literal["symlink", "copy"]
 LOCK_FILE = ".lock"
-# ".<stem>.tmp-<pid>-<hex><suffix>": hidden, keeps the suffix (PyAV picks the container
-# by it), and never matches a BasicWriter name, so a reader never takes it for a frame.
-_TEMP = re.compile(r"^\..*\.tmp-\d+-[0-9a-f]{8}(\.[A-Za-z0-9]+)?$")
-
-
-def temp_path(path: Path) -> Path:
-    """A hidden temporary name beside ``path``, unique to this process and call."""
-    return path.with_name(f".{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
-
-
-def is_temp_name(name: str) -> bool:
-    return bool(_TEMP.match(name))
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; it is renamed to ``path`` when the block succeeds.
-
-    On any error (KeyboardInterrupt included) the temporary file is removed and
-    ``path`` keeps what it had.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
 
 
 # Generated frames are photographs, whose filtered rows hold few long repeats: zlib's
@@ -102,27 +62,17 @@ def label_mode(folder: Path) -> LabelMode:
     return "symlink"
 
 
-def place_label(source: Path, link: Path, mode: LabelMode) -> None:
-    """Make ``source`` (an input label file) available at ``link``: relative link or copy.
+def place_label(source: Path, link: Path, mode: LabelMode, root: Path) -> None:
+    """Make ``source`` (an input label file) available at ``link`` under ``root``:
+    relative link or copy.
 
     A relative link keeps working when the dataset folder is moved or mounted elsewhere.
     """
-    with atomic_path(link) as tmp:
+    with atomic_path(link, root) as tmp:
         if mode == "symlink":
             os.symlink(os.path.relpath(source, link.parent), tmp)
         else:
             shutil.copyfile(source, tmp)
-
-
-def remove_temps(folder: Path) -> int:
-    """Delete temporaries a killed run left under ``folder`` (links not followed); the count."""
-    removed = 0
-    for parent, _dirs, names in os.walk(folder):
-        for name in names:
-            if is_temp_name(name):
-                Path(parent, name).unlink()
-                removed += 1
-    return removed
 
 
 class RunLockedError(BridgeError):

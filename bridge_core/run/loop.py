@@ -47,16 +47,10 @@ from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.files import read_json, read_rgb
 from bridge_core.datasets.types import RGB, Clip
 from bridge_core.errors import InputError, SpecError
+from bridge_core.outputs import check_inside, remove_temps, write_bytes_atomic
 from bridge_core.parallel import for_each_frame
 from bridge_core.report.run_report import sheet_controls, write_clip_report
-from bridge_core.run.files import (
-    RunLock,
-    encode_png,
-    label_mode,
-    place_label,
-    remove_temps,
-    write_bytes_atomic,
-)
+from bridge_core.run.files import RunLock, encode_png, label_mode, place_label
 from bridge_core.run.fit import Fit, fit_back, fit_controls, plan_fit
 from bridge_core.run.layout import REPORT_FOLDER, RUN_FILE, OutputLayout
 from bridge_core.run.manifest import Manifest, ManifestEntry
@@ -231,7 +225,7 @@ def run_job(
     # Built before anything is written, so a control the data cannot give fails cleanly.
     first_stack = _controls(clips[0], spec, result)
 
-    run_dir = layout.run_dir
+    run_dir = check_inside(layout.run_dir, layout.dataset_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):
         removed = remove_temps(run_dir)
@@ -433,7 +427,9 @@ def _write_clip(
     input_rgb = clip.stack(RGB) if RGB in clip.modalities else None
     report_dir = run_dir / plan.report_dir
     with result.timed("report"):
-        write_clip_report(report_dir, clip.frame_indices, input_rgb, generated.controls, outputs)
+        write_clip_report(
+            report_dir, run_dir, clip.frame_indices, input_rgb, generated.controls, outputs
+        )
     with result.timed("metrics"):
         # The input's side is computed once for every variation, and shared with the
         # controls where they made the same (Canny and blur at the same preset).
@@ -459,7 +455,8 @@ def _write_clip(
                 for name, frames in outputs.items()
             },
         }
-        write_bytes_atomic(report_dir / METRICS_FILE, json.dumps(metrics, indent=2).encode())
+        data = json.dumps(metrics, indent=2).encode()
+        write_bytes_atomic(report_dir / METRICS_FILE, data, run_dir)
     clip.release()
 
 
@@ -506,8 +503,8 @@ def _write_frame(
     """Labels first, then the rgb, then the manifest line: a line always names a whole frame."""
     run_dir = layout.run_dir
     for source, rel in layout.labels(plan.variation.name, frame):
-        place_label(source, run_dir / rel, result.label_mode)
-    write_bytes_atomic(run_dir / output, png.data)
+        place_label(source, run_dir / rel, result.label_mode, run_dir)
+    write_bytes_atomic(run_dir / output, png.data, run_dir)
     manifest.append(
         [
             ManifestEntry(
@@ -595,4 +592,5 @@ def _write_run_file(
         },
         "metrics": result.metrics,
     }
-    write_bytes_atomic(result.run_dir / RUN_FILE, json.dumps(record, indent=2).encode())
+    data = json.dumps(record, indent=2).encode()
+    write_bytes_atomic(result.run_dir / RUN_FILE, data, result.run_dir)

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bridge_core.run.files import write_bytes_atomic
+from bridge_core.errors import InputError
+from bridge_core.outputs import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,12 @@ class Manifest:
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.path = run_dir / MANIFEST_FILE
+        if self.path.is_symlink():
+            raise InputError(
+                "is a symbolic link; a run's manifest must be a file of its own "
+                "(remove the link and run again)",
+                self.path,
+            )
         self.entries: dict[str, ManifestEntry] = {}
         self._load()
 
@@ -118,4 +125,4 @@ class Manifest:
         ordered = sorted(present, key=lambda e: (e.variation, e.camera, e.frame))
         data = "".join(e.line() for e in ordered).encode("utf-8")
         if not self.path.exists() or self.path.read_bytes() != data:
-            write_bytes_atomic(self.path, data)
+            write_bytes_atomic(self.path, data, self.run_dir)

@@ -21,7 +21,7 @@ from bridge_core.datasets.types import (
     control_modality,
 )
 from bridge_core.errors import InputError
-from bridge_core.run.files import atomic_path
+from bridge_core.outputs import atomic_path
 from bridge_core.spec.load import load_job_spec
 from bridge_core.spec.models import ControlSpec
 
@@ -172,8 +172,7 @@ def write_starter_spec(
     if spec_path.exists() and not overwrite:
         raise InputError("exists already (pass --force to replace it)", spec_path)
     text = starter_spec(dataset_path, spec_path, num_steps, run_name, variations)
-    spec_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(spec_path) as tmp:
+    with atomic_path(spec_path, spec_path.parent) as tmp:
         tmp.write_text(text, encoding="utf-8")
         # The temporary file sits beside the target, so its relative paths resolve the same.
         load_job_spec(tmp)

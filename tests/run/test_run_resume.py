@@ -20,8 +20,9 @@ import pytest
 from run_helpers import CappedModel, InterruptingModel, file_hashes, starter
 
 import bridge_core
+from bridge_core.outputs import is_temp_name
 from bridge_core.run import loop
-from bridge_core.run.files import LOCK_FILE, RunLock, RunLockedError, is_temp_name
+from bridge_core.run.files import LOCK_FILE, RunLock, RunLockedError
 from bridge_core.run.layout import RUNS_FOLDER
 from bridge_core.run.loop import run_job
 
