@@ -21,7 +21,7 @@ from bridge_core.capture.command import capture
 from bridge_core.controls.build import build_control_stack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.summary import summarize
-from bridge_core.errors import BridgeError, InputError
+from bridge_core.errors import BridgeError, InputError, describe_os_error
 from bridge_core.memory import reuse_freed_memory
 from bridge_core.outputs import staged_folder
 from bridge_core.report.controls_export import export_clip
@@ -261,6 +261,9 @@ def main() -> None:
         app(standalone_mode=False)
     except BridgeError as exc:
         errors.print(Text.assemble(("error: ", "red"), str(exc)), highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as exc:
+        errors.print(Text.assemble(("error: ", "red"), describe_os_error(exc)), soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         errors.print("interrupted")

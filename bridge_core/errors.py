@@ -8,6 +8,7 @@ callers catch :class:`BridgeError`.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -42,3 +43,19 @@ class SpecError(InputError):
 
 class UnsupportedFeatureError(SpecError):
     """A Cosmos-Transfer spec uses a feature this project does not implement."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a failure of the machine rather than of the input (a full disk, a
+    folder without permission), naming the file and saying what to do."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{where}no space left on the device; free some space or write elsewhere, then "
+            "run again (a run resumes where it stopped)"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{where}permission denied; give this user access or choose another folder"
+    if exc.errno == errno.EROFS:
+        return f"{where}the file system is read-only; choose a folder you can write to"
+    return f"{where}{exc.strerror or exc}"

@@ -26,6 +26,10 @@ def detect_layout(path: Path) -> str:
         if video_files(path):
             return "control-videos"
         raise DatasetError("a dataset is a folder or a video file (.mp4)", path)
+    if not path.is_dir():
+        raise DatasetError(
+            "is neither a folder nor a file (a device?); give a dataset folder", path
+        )
     if clip_folders(path):
         return "cosmoswriter"
     if is_basicwriter_folder(path) or any(

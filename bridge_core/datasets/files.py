@@ -14,10 +14,40 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bridge_core.errors import DatasetError
+from bridge_core.errors import DatasetError, InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
+
+
+# Reads are bounded: a header or a path naming a device (/dev/zero) never makes us read or
+# allocate without end. Specs and labels are text of a few kB to a few MB.
+TEXT_LIMIT = 64 * 2**20
+
+
+def read_text(
+    path: Path,
+    limit: int = TEXT_LIMIT,
+    error: type[InputError] = DatasetError,
+    field: str | None = None,
+) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes; ``error`` naming the
+    file otherwise (a folder or a device like /dev/zero is never read)."""
+    try:
+        if not path.exists():
+            raise error("no such file", path, field)
+        if not path.is_file():
+            raise error("is not a regular file", path, field)
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise error(f"cannot read ({exc.strerror or exc})", path, field) from None
+    if len(data) > limit:
+        raise error(f"is larger than {limit / 2**20:g} MiB, the most read here", path, field)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"is not UTF-8 text (byte {exc.start})", path, field) from None
 
 
 def _check_file(path: Path) -> None:
@@ -86,6 +116,7 @@ def read_npy(path: Path) -> np.ndarray:
     """A .npy array; pickled object arrays are refused (never unpickle untrusted files)."""
     _check_file(path)
     try:
+        _check_npy_size(path)
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise DatasetError(f"not a plain numpy array file ({exc})", path) from exc
@@ -93,11 +124,31 @@ def read_npy(path: Path) -> np.ndarray:
         raise DatasetError(f"corrupt or truncated .npy file ({exc})", path) from exc
 
 
+def _check_npy_size(path: Path) -> None:
+    """DatasetError where the header declares more data than the file holds, before
+    anything that large is allocated."""
+    with path.open("rb") as file:
+        version = np.lib.format.read_magic(file)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(file)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(file)
+        else:
+            return  # 3.0 (UTF-8 field names): np.load's own checks
+        declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        held = path.stat().st_size - file.tell()
+    if declared > held:
+        raise DatasetError(
+            f"header declares {shape} {dtype} ({declared / 2**20:,.1f} MiB) but the file "
+            f"holds {held:,} bytes of data (truncated or corrupt)",
+            path,
+        )
+
+
 def read_json(path: Path) -> Any:
-    _check_file(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
         raise DatasetError(f"not valid JSON ({exc})", path) from exc
 
 

@@ -67,6 +67,11 @@ def decode_segmentation(
     keys; id pictures ([H,W] integers, keys "0", "1", ...) keep their ids. Any pixel
     value the json does not name is an error, since its label would be lost.
     """
+    if not isinstance(labels, dict):
+        raise DatasetError(
+            f"label json must map colours or ids to labels, not be a {type(labels).__name__}",
+            labels_path,
+        )
     if image.ndim == 3:
         if image.shape[2] == 3:
             image = np.concatenate([image, np.full((*image.shape[:2], 1), 255, np.uint8)], 2)

@@ -258,7 +258,20 @@ class Clip:
                 self._place(stacks[modality], t, modality, array)
 
         for_each_frame(read, len(self.frames))
+        self._check_sizes({**self._stacks, **stacks})
         self._stacks.update(stacks)
+
+    def _check_sizes(self, stacks: dict[str, np.ndarray]) -> None:
+        """DatasetError unless every picture stack [T,H,W,...] has one (H, W): a depth of
+        another size than the rgb would be misaligned with it, or fail deep inside."""
+        sizes = {m: s.shape[1:3] for m, s in stacks.items() if s.ndim >= 3}
+        if len(set(sizes.values())) > 1:
+            listed = ", ".join(f"{m} {w}x{h}" for m, (h, w) in sorted(sizes.items()))
+            raise DatasetError(
+                f"camera {self.camera!r} frames {self.frame_indices[0]}-"
+                f"{self.frame_indices[-1]}: pictures of one frame differ in size ({listed}, "
+                "width x height); every annotator must write the rgb's resolution"
+            )
 
     def _place(self, stack: np.ndarray, t: int, modality: str, array: np.ndarray) -> None:
         if array.shape != stack.shape[1:] or not np.can_cast(array.dtype, stack.dtype):

@@ -44,7 +44,7 @@ from bridge_core.controls.build import (
 )
 from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.detect import open_dataset
-from bridge_core.datasets.files import read_json, read_rgb
+from bridge_core.datasets.files import read_json, read_rgb, read_text
 from bridge_core.datasets.types import RGB, Clip
 from bridge_core.errors import InputError, SpecError
 from bridge_core.outputs import check_inside, remove_temps, write_bytes_atomic
@@ -62,6 +62,8 @@ from bridge_core.spec.models import JobSpec, Variation
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+# A prompt is a few hundred words (the text encoder reads 512 tokens); more is a mistake.
+PROMPT_LIMIT = 2**20
 _PACKAGES = (
     "cosmos-transfer-bridge",
     "numpy",
@@ -162,12 +164,7 @@ def _prompts(spec: JobSpec) -> list[tuple[Variation, str]]:
         if variation.prompt is not None:
             out.append((variation, variation.prompt))
             continue
-        try:
-            text = variation.prompt_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(
-                f"cannot read the prompt file ({exc})", variation.prompt_file, "prompt_file"
-            ) from exc
+        text = read_text(variation.prompt_file, PROMPT_LIMIT, InputError, "prompt_file").strip()
         if not text:
             raise InputError("the prompt file is empty", variation.prompt_file, "prompt_file")
         out.append((variation, text))
@@ -226,6 +223,8 @@ def run_job(
     first_stack = _controls(clips[0], spec, result)
 
     run_dir = check_inside(layout.run_dir, layout.dataset_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError("the run folder exists and is not a folder", run_dir, "output.run_name")
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):
         removed = remove_temps(run_dir)

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from bridge_core.datasets.files import read_text
 from bridge_core.errors import SpecError, UnsupportedFeatureError
 from bridge_core.spec._origin import SpecOrigin
 from bridge_core.spec.cosmos import (
@@ -40,6 +41,8 @@ from bridge_core.spec.models import (
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
 JSONL_SUFFIXES = (".jsonl",)
+# Far above any real spec (a JSONL of thousands of jobs is a few MB); /dev/zero is refused.
+SPEC_LIMIT = 16 * 2**20
 
 _FIELD_NAMES = sorted({name for model in SPEC_MODELS for name in model.model_fields})
 _FORMAT_NAMES = {"cosmos-transfer1": "Cosmos-Transfer1", "cosmos-transfer2.5": "Cosmos-Transfer2.5"}
@@ -233,12 +236,7 @@ def load_job_specs(path: Path | str) -> list[LoadedSpec]:
     the file, the field and the line; nothing is returned unless every spec is valid.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such file", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read: {exc}", path=path) from None
+    text = read_text(path, SPEC_LIMIT, SpecError)
     # Absolute, so paths inside resolve the same whatever the working folder is later.
     path = Path(os.path.abspath(path))
     loaded = [_load_document(origin, data) for origin, data in _documents(path, text)]

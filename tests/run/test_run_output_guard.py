@@ -86,3 +86,29 @@ def test_a_manifest_that_links_elsewhere_is_refused_untouched(run_cli, job) -> N
     assert result.exit_code == 2 and "manifest.jsonl" in result.stderr
     assert "symbolic link" in result.stderr
     assert victim.read_bytes() == before
+
+
+def test_a_full_disk_says_so_in_one_line_and_the_run_resumes(run_cli, job, monkeypatch) -> None:
+    import errno
+
+    from bridge_core import outputs
+
+    spec, dataset, _ = job
+    real_replace = os.replace
+
+    def full(src, dst):
+        if str(dst).endswith(".png"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", full)
+    result = _run(run_cli, spec)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "no space left on the device" in result.stderr
+    assert str(dataset / RUNS_FOLDER / "first_run" / "sunny") in result.stderr  # the file
+    assert "run again" in result.stderr
+
+    monkeypatch.setattr(outputs.os, "replace", real_replace)
+    again = _run(run_cli, spec)
+    assert again.exit_code == 0, again.stderr
+    assert "2 frame(s) generated, 0 already done" in again.stdout
