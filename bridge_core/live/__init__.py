@@ -26,7 +26,7 @@ _EXPORTS = {
     "live_spec": "bridge_core.live.spec",
     "parse_data": "bridge_core.live.data",
     "preview_frame": "bridge_core.live.preview",
-    "rgba_bytes": "bridge_core.live.preview",
+    "rgba_array": "bridge_core.live.preview",
     "semantic_classes": "bridge_core.live.stage",
 }
 

@@ -7,7 +7,9 @@ go to :func:`bridge_core.run.loop.run_job`, the function ``cosmos-bridge run`` c
 the generated frames, labels, manifest and report are the ones a later
 ``cosmos-bridge run`` over the same folder would write. :meth:`LiveAugmenter.finish`
 runs the last partial clip, then one more ``run_job`` over the whole folder (every
-frame already done, so it only rewrites run.json to cover the whole capture).
+frame already done, so it only rewrites run.json to cover the whole capture);
+:meth:`LiveAugmenter.finish_async` starts that and returns at once, for callers on Kit's
+main loop. A finished capture's threads end by themselves.
 
 Threads: files are written by one I/O thread, so ``write`` returns after parsing (at most
 ``MAX_PENDING_WRITES`` frames queue in memory); the model loads and generates on one
@@ -153,7 +155,7 @@ class LiveAugmenter:
         Raises InputError for a dict it cannot write (missing annotators, a layout that
         changed mid-capture) and re-raises a failed file write of an earlier frame.
         """
-        if self._finish_future is not None:
+        if self.finishing:
             raise InputError("this capture is finished; start a new one to write more frames")
         frame_data = parse_data(data)
         layout = BasicWriterLayout(self.root, frame_data.flat)
@@ -170,18 +172,36 @@ class LiveAugmenter:
             if done.exception() is not None:
                 raise InputError(f"writing the ground truth failed: {done.exception()}", self.root)
         frame = self._frame
+        try:
+            written = self._io.submit(write_frame, layout, frame, frame_data)
+            self._worker.submit(self._guarded, self._frame_written, frame, written)
+        except RuntimeError as exc:  # finish_async() ran on another thread meanwhile
+            raise InputError(
+                "this capture is finished; start a new one to write more frames"
+            ) from exc
         self._frame += 1
-        written = self._io.submit(write_frame, layout, frame, frame_data)
         self._pending.append(written)
-        self._worker.submit(self._guarded, self._frame_written, frame, written)
         self._update(frames_captured=self._frame)
         return frame
 
+    @property
+    def finishing(self) -> bool:
+        """True once finish() or finish_async() was called: no more frames are taken."""
+        return self._finish_future is not None
+
+    def finish_async(self) -> Future[LiveResult]:
+        """Start generating the last partial clip on the worker; returns at once.
+
+        The future's result is what finish() returns; safe to call again (same future).
+        """
+        with self._lock:
+            if self._finish_future is None:
+                self._finish_future = self._worker.submit(self._finish)
+            return self._finish_future
+
     def finish(self, timeout: float | None = None) -> LiveResult:
         """Generate the last partial clip and wait for every clip; safe to call again."""
-        if self._finish_future is None:
-            self._finish_future = self._worker.submit(self._finish)
-        return self._finish_future.result(timeout)
+        return self.finish_async().result(timeout)
 
     def cancel(self) -> None:
         """Stop generating after the frame being written; ground truth stays complete."""
@@ -274,6 +294,10 @@ class LiveAugmenter:
                 # Every frame is done: this pass only writes run.json for the whole capture.
                 self._run(None)
         finally:
+            # Every frame write and clip ran before this task (one worker, in order):
+            # nothing is left for the threads, which end once this returns.
+            self._io.shutdown(wait=False)
+            self._worker.shutdown(wait=False)
             self._update(finished=True)
         s = self.status
         return LiveResult(

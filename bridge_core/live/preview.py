@@ -52,8 +52,11 @@ def preview_frame(spec: JobSpec, data: Mapping[str, Any], model: ResolvedModel) 
     return Preview(before, after)
 
 
-def rgba_bytes(rgb: np.ndarray) -> tuple[list[int], list[int]]:
-    """(bytes, [w, h]) of an [H,W,3] uint8 picture, as ui.ByteImageProvider takes them."""
+def rgba_array(rgb: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """(contiguous [H,W,4] uint8 RGBA, [w, h]) of an [H,W,3] uint8 picture, as
+    ui.ByteImageProvider.set_data_array takes them (no per-byte Python list)."""
     h, w = rgb.shape[:2]
-    rgba = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], axis=2)
-    return list(rgba.tobytes()), [w, h]
+    rgba = np.empty((h, w, 4), np.uint8)
+    rgba[..., :3] = rgb
+    rgba[..., 3] = 255
+    return rgba, [w, h]

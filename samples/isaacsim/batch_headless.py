@@ -6,8 +6,8 @@
 
 Each scene gets its own folder (--out/<scene name>) holding the ground truth of every
 camera (one BasicWriter folder per render product) and the spec's variations under
-cosmos_transfer/. Frames per scene come from --frames; the timeline advances one frame
-per capture, so animated scenes move.
+cosmos_transfer/. Frames per scene come from --frames; the timeline plays and advances
+one frame per capture, so animated scenes move.
 """
 
 from __future__ import annotations
@@ -34,9 +34,13 @@ app = SimulationApp({"headless": True, "extra_args": EXT_ARGS})
 
 import carb  # noqa: E402
 import omni.replicator.core as rep  # noqa: E402
+import omni.timeline  # noqa: E402
 import omni.usd  # noqa: E402
 
+# Frames come from step() only; with capture-on-play off, step() does not start the
+# timeline, so it is played here (as Isaac Sim's cosmos_writer_simple.py does).
 rep.orchestrator.set_capture_on_play(False)
+timeline = omni.timeline.get_timeline_interface()
 
 for scene in args.scenes:
     omni.usd.get_context().open_stage(str(scene.resolve()))
@@ -51,9 +55,11 @@ for scene in args.scenes:
         carb.log_error(f"skipping {scene}: {writer.error}")
         continue
     writer.attach(products)
+    timeline.play()
     for _ in range(args.frames):
         rep.orchestrator.step(rt_subframes=4, pause_timeline=False)
     rep.orchestrator.wait_until_complete()
+    timeline.stop()  # rewinds, so the next scene starts at its first frame
     writer.detach()  # the last clip, then wait for generation before the next scene
     carb.log_info(f"{scene}: {writer.status}")
     for product in products:

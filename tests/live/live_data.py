@@ -80,12 +80,19 @@ def replicator_frames(render_products: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 class RecordingModel:
-    """A TransferModel that returns grey frames and records the thread of each call."""
+    """A TransferModel that returns grey frames and records the thread of each call.
+
+    ``release``: while set, generate() runs; clear it to hold every call until it is set
+    again (``generating`` is set when a call is waiting or running).
+    """
 
     def __init__(self, frames_per_chunk: int = 4, delay: float = 0.05):
         self.calls: list[tuple[int, int]] = []  # (thread ident, frames)
         self._delay = delay
         self._needs = ModelRequirements(16, frames_per_chunk, CONTROL_NAMES)
+        self.release = threading.Event()
+        self.release.set()
+        self.generating = threading.Event()
 
     @property
     def requirements(self) -> ModelRequirements:
@@ -99,6 +106,9 @@ class RecordingModel:
         seed: int,
         settings: SamplingSettings,
     ) -> np.ndarray:
+        self.generating.set()
+        # Bounded, so a test whose code under test never lets go fails instead of hanging.
+        self.release.wait(timeout=30)
         # Slow enough that a caller not waiting for generation would see it unfinished.
         time.sleep(self._delay)
         t, h, w = controls.shape

@@ -130,3 +130,18 @@ def test_model_cache_loads_once_per_model(recording):
     cache.get(ModelSpec(id="tiny", num_steps=9))  # sampling settings do not reload
     cache.get(ModelSpec(id="other"))
     assert loads == ["tiny", "other"]
+
+
+def test_model_notes_say_when_torch_is_installed_twice(tmp_path, monkeypatch, recording):
+    # A standalone Isaac Sim's own torch, and the one pip downloaded into site-packages.
+    folders = [tmp_path / "exts/omni.isaac.ml_archive/pip_prebundle", tmp_path / "site-packages"]
+    for folder in folders:
+        info = folder / "torch-2.7.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.7.0\n")
+    for folder in reversed(folders):
+        monkeypatch.syspath_prepend(str(folder))
+    model = ModelCache(lambda _spec: recording[1]).get(ModelSpec(id="a"))
+    (note,) = model.notes
+    assert "torch is installed" in note and "Troubleshooting" in note
+    assert note.index(str(folders[0])) < note.index(str(folders[1]))  # import order

@@ -14,7 +14,7 @@ VARIATIONS = [{"name": "dusk", "prompt": "the same warehouse at dusk", "seed": 1
 
 
 def _writer(kit, recording, **params):
-    from cosmos.transfer.bridge import CosmosTransferWriter
+    from cosmos.transfer.bridge.writer import CosmosTransferWriter
 
     kit.rep.WriterRegistry.register(CosmosTransferWriter)
     writer = kit.rep.WriterRegistry.get("CosmosTransferWriter")
@@ -24,7 +24,7 @@ def _writer(kit, recording, **params):
     return writer
 
 
-def test_generation_runs_off_the_write_thread_and_on_final_frame_waits(
+def test_generation_runs_off_the_write_thread_and_flush_waits(
     kit, recording, flat_frames, tmp_path
 ):
     model = recording[0]
@@ -33,8 +33,8 @@ def test_generation_runs_off_the_write_thread_and_on_final_frame_waits(
     kit.rep.orchestrator.frame_source = iter(flat_frames).__next__
     for _ in range(FRAMES):
         kit.rep.orchestrator.step()
-    writer.on_final_frame()
-    # Every clip (3 + 3 + the partial 2) was generated before on_final_frame returned,
+    writer.flush()
+    # Every clip (3 + 3 + the partial 2) was generated before flush returned,
     # none of them on the thread that called write().
     assert [frames for _thread, frames in model.calls] == [3, 3, 2]
     assert threading.get_ident() not in {thread for thread, _frames in model.calls}
@@ -48,6 +48,29 @@ def test_generation_runs_off_the_write_thread_and_on_final_frame_waits(
     assert writer.status.frames_generated == FRAMES and writer.error is None
     writer.detach()  # flushing again is a no-op
     assert len(model.calls) == 3
+
+
+def test_replicator_stopping_does_not_wait_for_generation(kit, recording, flat_frames, tmp_path):
+    model = recording[0]
+    writer = _writer(kit, recording, output_dir=tmp_path / "cap", clip_length=3)
+    writer.attach(["/Render/RenderProduct_Replicator"])
+    kit.rep.orchestrator.frame_source = iter(flat_frames).__next__
+    for _ in range(FRAMES):
+        kit.rep.orchestrator.step()
+    model.release.clear()  # generation cannot end until the test lets it
+    # Stopping calls on_final_frame on Kit's main loop (here, this thread).
+    stopper = threading.Thread(target=kit.rep.orchestrator.wait_until_complete)
+    stopper.start()
+    stopper.join(timeout=5)
+    returned = not stopper.is_alive()
+    model.release.set()
+    stopper.join()
+    assert returned, "wait_until_complete blocked until generation ended"
+    result = writer.flush()  # what a script does next: wait, off the main loop or at the end
+    assert result.frames_generated == FRAMES and writer.status.finished
+    assert [frames for _thread, frames in model.calls] == [3, 3, 2]
+    writer.write(flat_frames[0])  # Replicator stepped again: not part of this capture
+    assert writer.error is None and writer.status.frames_captured == FRAMES
 
 
 @pytest.mark.parametrize(
@@ -78,7 +101,7 @@ def test_unwritable_output_folder_is_reported(kit, recording, flat_frames, tmp_p
 
 
 def test_model_that_cannot_load_keeps_the_ground_truth(kit, flat_frames, tmp_path):
-    from cosmos.transfer.bridge import CosmosTransferWriter
+    from cosmos.transfer.bridge.writer import CosmosTransferWriter
 
     kit.rep.WriterRegistry.register(CosmosTransferWriter)
     writer = kit.rep.WriterRegistry.get("CosmosTransferWriter")

@@ -4,8 +4,9 @@ Every widget writes its value through one PanelState setter (kept in ``widgets``
 the spec field it edits); a refused value shows the reason in the panel and puts the
 widget back. Nothing slow runs on Kit's main loop: the capture steps with
 ``await rep.orchestrator.step_async()``, generation runs on the writer's worker thread,
-and waiting, model loading and previews run in this panel's ThreadPoolExecutor; their
-UI updates come back through ``loop.call_soon_threadsafe``.
+model loading and previews run in this panel's ThreadPoolExecutor; their results and
+UI updates come back through the loop (``asyncio.wrap_future``, ``run_in_executor``,
+``loop.call_soon_threadsafe``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from omni.kit.viewport.utility import get_active_viewport
 from bridge_core.live.augmenter import LiveStatus
 from bridge_core.live.models import ModelCache
 from bridge_core.live.panel_state import PRESETS, PanelState, default_spec
-from bridge_core.live.preview import preview_frame, rgba_bytes
+from bridge_core.live.preview import preview_frame, rgba_array
 from bridge_core.live.stage import semantic_classes
 from bridge_core.spec.models import CONTROL_NAMES, PRESET_CONTROLS
 
@@ -62,6 +63,14 @@ class CosmosTransferPanel:
         )
         with self.window.frame:
             self._build()
+
+    @property
+    def visible(self) -> bool:
+        return self.window.visible
+
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide the window (the Window menu entry; its close button only hides it)."""
+        self.window.visible = visible
 
     def destroy(self) -> None:
         """Stop any run and release the window (on_shutdown)."""
@@ -304,6 +313,7 @@ class CosmosTransferPanel:
         def on_status(status: LiveStatus) -> None:
             loop.call_soon_threadsafe(self._show_status, status, frames)
 
+        writer = None
         try:
             writer = rep.WriterRegistry.get(WRITER_NAME)
             writer.initialize(spec=self.state.spec, models=self._models, on_status=on_status)
@@ -312,18 +322,32 @@ class CosmosTransferPanel:
                 return
             self._writer = writer
             self._show_message(None)
+            # Frames come from step_async only, not from a playing timeline as well.
+            rep.orchestrator.set_capture_on_play(False)
             writer.attach([get_active_viewport().render_product_path])
             await omni.kit.app.get_app().next_update_async()
             for _ in range(frames):
                 if self._cancel_requested:
                     break
                 await rep.orchestrator.step_async()
+            # As Isaac Sim's examples do before detaching: the last frames reach write()
+            # and Replicator stops, restoring its capture settings. Stopping calls
+            # on_final_frame, which starts the last clip on the writer's worker.
+            await rep.orchestrator.wait_until_complete_async()
             writer.detach(wait=False)
-            result = await loop.run_in_executor(self._executor, writer.flush)
-            if result is not None and result.error is None:
+            finishing = writer.finish_async()
+            if finishing is None:  # a frame could not be written: the writer turned off
+                self._show_message(writer.error, error=True)
+                return
+            result = await asyncio.wrap_future(finishing)
+            if result.error is None:
                 self._set_text("status", f"done: {result.run_dir}")
         except Exception as exc:
             self._show_message(f"run failed: {exc}", error=True)
+            if writer is not None:  # stop it and let its threads end
+                writer.cancel()
+                writer.detach(wait=False)
+                writer.finish_async()
         finally:
             self._writer = None
             self._busy = False
@@ -333,30 +357,41 @@ class CosmosTransferPanel:
         self._busy = True
         loop = asyncio.get_running_loop()
         spec = self.state.spec
-        annotators = make_annotators()
         try:
-            render_product = get_active_viewport().render_product_path
-            for annotator in annotators:
-                annotator.attach([render_product])
-            await rep.orchestrator.step_async()
-            data = {
-                name: annotator.get_data(do_array_copy=True)
-                for name, annotator in zip(ANNOTATORS, annotators, strict=True)
-            }
-            for annotator in annotators:
-                annotator.detach()
+            data = await self._render_viewport()
             self._set_text("status", f"preview: loading {spec.model.id!r} and generating")
             model = await loop.run_in_executor(self._executor, self._models.get, spec.model)
             result = await loop.run_in_executor(self._executor, preview_frame, spec, data, model)
-            self._before.set_bytes_data(*rgba_bytes(result.before))
-            self._after.set_bytes_data(*rgba_bytes(result.after))
+            self._before.set_data_array(*rgba_array(result.before))
+            self._after.set_data_array(*rgba_array(result.after))
             self._set_text("status", "preview: before | after")
+            self._show_message(model.notes[0] if model.notes else None)
         except Exception as exc:
             self._show_message(f"preview failed: {exc}", error=True)
         finally:
-            for annotator in annotators:
-                annotator.detach()
             self._busy = False
+
+    async def _render_viewport(self) -> dict[str, Any]:
+        """One frame of every annotator the writer reads, from the active viewport."""
+        attached = []
+        try:
+            render_product = get_active_viewport().render_product_path
+            for annotator in make_annotators():
+                annotator.attach([render_product])
+                attached.append(annotator)
+            rep.orchestrator.set_capture_on_play(False)
+            await rep.orchestrator.step_async()
+            # Copies: Replicator reuses the buffers on the next frame.
+            data = {
+                name: annotator.get_data(do_array_copy=True)
+                for name, annotator in zip(ANNOTATORS, attached, strict=True)
+            }
+            await rep.orchestrator.wait_until_complete_async()
+            return data
+        finally:
+            # Once each: detaching an annotator that is not attached raises (annotators.py).
+            for annotator in attached:
+                annotator.detach()
 
     def cancel(self) -> None:
         """Stop capturing; generation stops after the frame it is writing."""

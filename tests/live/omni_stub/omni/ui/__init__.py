@@ -2,7 +2,8 @@
 
 Widgets created inside a container's ``with`` block become its children; value widgets
 have ``.model`` (get_value_as_*, as_*, set_value, add_value_changed_fn); set_value calls
-the changed callbacks when the value changes, as the real models do.
+the changed callbacks when the value changes, as the real models do. Kit draws every
+visible window each frame; tests call :func:`draw` where Kit would draw.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
 _open: list[Any] = []  # containers whose `with` block is running
+_windows: list[Window] = []  # windows not destroyed, in creation order
 
 
 class Alignment(Enum):
@@ -108,31 +112,66 @@ class CollapsableFrame(Container):
 
 
 class Frame(Container):
+    # The omni.ui docs (omni.ui.Frame): build_fn is called once the frame is visible, and
+    # rebuild() makes the next drawing cycle call it again; neither builds right away.
     def __init__(self, build_fn: Callable[[], None] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self._build_fn = build_fn
-        if build_fn is not None:
-            self.rebuild()
+        self._dirty = build_fn is not None
 
     def set_build_fn(self, fn: Callable[[], None]) -> None:
         self._build_fn = fn
-        self.rebuild()
+        self._dirty = True
 
     def rebuild(self) -> None:
-        self.clear()
-        if self._build_fn is not None:
+        self._dirty = self._build_fn is not None
+
+    def _draw(self) -> None:
+        if self._dirty and self._build_fn is not None:
+            self._dirty = False
+            self.clear()
             with self:
                 self._build_fn()
+        for child in list(self.children):
+            _draw_tree(child)
+
+
+def _draw_tree(widget: Widget) -> None:
+    if isinstance(widget, Frame):
+        widget._draw()
+    elif isinstance(widget, Container):
+        for child in list(widget.children):
+            _draw_tree(child)
+
+
+def draw() -> None:
+    """One drawing cycle (stand-in only): build the frames of every visible window."""
+    for window in list(_windows):
+        if window.visible:
+            window.frame._draw()
 
 
 class Window:
     def __init__(self, title: str, width: int = 400, height: int = 400, **kwargs: Any):
         self.title = title
         self.kwargs = kwargs
-        self.visible = kwargs.get("visible", True)
+        self._visible = kwargs.get("visible", True)
         self.frame = Frame()
         self.destroyed = False
         self._visibility_fns: list[Callable[[bool], None]] = []
+        _windows.append(self)
+
+    @property
+    def visible(self) -> bool:
+        return self._visible
+
+    @visible.setter
+    def visible(self, value: bool) -> None:
+        # Closing the window (its X) hides it, and the visibility callback hears of it.
+        if value != self._visible:
+            self._visible = value
+            for fn in list(self._visibility_fns):
+                fn(value)
 
     def set_visibility_changed_fn(self, fn: Callable[[bool], None]) -> None:
         self._visibility_fns.append(fn)
@@ -140,6 +179,7 @@ class Window:
     def destroy(self) -> None:
         self.destroyed = True
         self.frame.clear()
+        _windows.remove(self)
 
 
 class Label(Widget):
@@ -236,11 +276,18 @@ class ComboBox(Widget):
 
 
 class ByteImageProvider:
+    # omni.ui docs (ByteImageProvider): set_bytes_data takes a Python sequence of bytes,
+    # set_data_array an array; both with the picture's [width, height].
     def __init__(self) -> None:
-        self.data: list[int] = []
+        self.data: Any = None
         self.size: list[int] = [0, 0]
 
     def set_bytes_data(self, data: list[int], size: list[int]) -> None:
+        self.data, self.size = list(data), list(size)
+
+    def set_data_array(self, data: np.ndarray, size: list[int]) -> None:
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+            raise TypeError(f"set_data_array takes a uint8 numpy array, got {type(data)}")
         self.data, self.size = data, list(size)
 
 
