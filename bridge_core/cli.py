@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bridge_core.capture.command import capture
-from bridge_core.controls.build import build_control_stack
+from bridge_core.controls.build import build_control_stack, check_clip_inputs
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.summary import summarize
 from bridge_core.errors import BridgeError, InputError, describe_os_error
@@ -111,6 +111,8 @@ def controls(
     if frame_range is not None and frame_range[1] is None:
         frame_range = (frame_range[0], sys.maxsize)
     clips = data.clips(cameras, length or DEFAULT_CLIP_LENGTH, frame_range)
+    for clip in clips:  # a bad frame anywhere is refused before the folder is made
+        check_clip_inputs(clip, control_specs)
     with staged_folder(out, overwrite, [dataset]) as staging, progress_bar() as progress:
         task = progress.add_task("building controls", total=sum(len(c) for c in clips))
         for clip in clips:
@@ -146,7 +148,11 @@ def validate(
         return
     if spec is None:
         raise InputError("give a spec file, or --schema")
+    from bridge_core.run.loop import check_job
+
     for loaded in load_job_specs(spec):
+        if loaded.spec.input.dataset.exists():
+            check_job(loaded.spec)  # what run would refuse about the dataset, too
         console.print(f"[green]valid[/] {loaded.origin} ({loaded.source_format})")
         for note in loaded.notes:
             console.print(f"  note: {note}")
@@ -212,11 +218,12 @@ def run(
     force: Annotated[bool, typer.Option(help="Redo frames already done.")] = False,
 ) -> None:
     """Generate every variation of every selected frame, written back beside the labels."""
-    from bridge_core.run.loop import run_job
+    from bridge_core.run.loop import check_job, run_job
     from bridge_core.run.models import resolve_model
 
     job = _single_spec(spec)
     frame_range = _parse_frames_option(frames)
+    check_job(job, frame_range)  # before the model loads: bad input fails in a second
     resolved = resolve_model(job.model, model)
     for note in resolved.notes:
         console.print(f"[bold yellow]NOTE[/]: {escape(note)}")

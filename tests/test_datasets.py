@@ -201,7 +201,10 @@ def test_frames_of_different_sizes(ycb_copy):
     path = ycb_copy / "Replicator_04/rgb/rgb_0003.png"
     cv2.imwrite(str(path), np.zeros((256, 256, 4), np.uint8))
     clip = open_dataset(ycb_copy).camera("Replicator_04").clips()[0]
-    with pytest.raises(DatasetError, match=r"mixes frame sizes"):
+    # Named before anything is decoded, and again if the frames are read unchecked.
+    with pytest.raises(DatasetError, match=r"rgb_0003.png: is 256x256 but .* are 512x512"):
+        clip.check(["rgb", "semantic"])
+    with pytest.raises(DatasetError, match=r"rgb_0003.png: frame 3 .* \(256, 256, 3\)"):
         _ = clip.stack("rgb")
 
 

@@ -44,19 +44,37 @@ _COLOR_INPUTS = ("diffuseColor", "diffuse_color_constant", "diffuse_reflection_c
 _TEXTURE_INPUTS = ("diffuse_texture",)
 
 
-def open_stage(path: Path) -> Usd.Stage:
-    """Open a USD file (usda, usdc, usdz), or raise InputError naming it."""
+def open_stage(path: Path) -> tuple[Usd.Stage, list[str]]:
+    """Open a USD file (usda, usdc, usdz), or raise InputError naming it.
+
+    Also returns the warnings USD raised while opening (a sublayer it could not load, a
+    cycle), trapped so they are said once by the caller instead of printed by USD.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError("USD file not found", path)
-    try:
-        stage = Usd.Stage.Open(str(path))
-    except Tf.ErrorException as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
-        raise InputError(f"cannot open as a USD stage ({detail})", path) from exc
+    if not path.is_file():
+        raise InputError("is not a regular file", path)
+    with Tf.DiagnosticTrap() as trap:
+        try:
+            stage = Usd.Stage.Open(str(path))
+        except Tf.ErrorException as exc:
+            detail = _usd_error_text(str(exc))
+            raise InputError(f"cannot open as a USD stage ({detail})", path) from exc
+        finally:
+            warnings = [w.commentary for w in trap.GetWarnings()]
+            trap.Clear()
     if stage is None:
         raise InputError("cannot open as a USD stage", path)
-    return stage
+    return stage, warnings
+
+
+def _usd_error_text(message: str) -> str:
+    """What a Tf.ErrorException says, without its C++ function and source line:
+    "Error in 'X' at line N in file F : 'Failed to open layer @a.usda@'" -> the quoted part."""
+    last = message.strip().splitlines()[-1].strip() if message.strip() else "unknown error"
+    quoted = re.search(r" : '(.*)'$", last)
+    return quoted.group(1) if quoted else last
 
 
 def stage_time_range(stage: Usd.Stage) -> tuple[int, int]:
@@ -551,11 +569,14 @@ class _Reader:
 
 def read_scene(path: Path) -> Scene:
     """Open ``path`` and collect everything a capture draws; InputError if nothing is drawable."""
-    stage = open_stage(path)
+    stage, usd_warnings = open_stage(path)
     reader = _Reader(stage)
     reader.walk(stage.GetPseudoRoot(), _Inherited())
+    said = f" (USD said {len(usd_warnings)}: {usd_warnings[0]})" if usd_warnings else ""
     if not reader.sources:
-        raise InputError("the stage has no renderable geometry (meshes or gprims)", path)
+        raise InputError(f"the stage has no renderable geometry (meshes or gprims){said}", path)
+    if usd_warnings:
+        log.warning("%s: opened with warnings%s", path, said)
     missing = reader.materials.missing
     if missing:
         # One line, not one per file: exported scenes often ship without their textures.

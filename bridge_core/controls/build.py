@@ -48,6 +48,14 @@ def build_control_stack(clip: Clip, controls: Mapping[str, ControlSpec]) -> Cont
     return ControlStack(videos=videos, weights=normalise_weights(maps))
 
 
+def check_clip_inputs(clip: Clip, controls: Mapping[str, ControlSpec]) -> None:
+    """DatasetError naming the file unless every frame of ``clip`` has whole files of
+    what the enabled controls read, all of one size; only headers and label json are
+    read, so a whole dataset is checked before any work or any write."""
+    enabled = {name: spec for name, spec in controls.items() if spec.enabled}
+    clip.check(modalities_needed(clip, enabled))
+
+
 def modalities_needed(clip: Clip, controls: Mapping[str, ControlSpec]) -> set[str]:
     """What the controls may read, among what the clip has, so it is read in one pass.
 

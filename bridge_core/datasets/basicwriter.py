@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from bridge_core.datasets.files import read_image, read_json, read_npy, read_rgb
-from bridge_core.datasets.segmentation import decode_segmentation, label_text
+from bridge_core.datasets.files import picture_size, read_image, read_json, read_npy, read_rgb
+from bridge_core.datasets.segmentation import check_label_json, decode_segmentation, label_text
 from bridge_core.datasets.types import (
     CAMERA,
     DEPTH,
@@ -108,17 +108,35 @@ def read_basicwriter(root: Path) -> Dataset:
 
 
 def _camera(name: str, folders: list[Path]) -> Camera:
+    """A camera's frames, in one segment per run of consecutive frame numbers (frames on
+    both sides of a gap are not one continuous clip)."""
     by_frame: dict[int, dict[str, Path]] = defaultdict(dict)
     for num, stem, path in _frame_files(folders):
         by_frame[num][stem] = path
-    frames = [_frame(name, num, files) for num, files in sorted(by_frame.items())]
-    return Camera(name=name, segments=[frames])
+    # One file per stem, to name the file a frame lacks after its neighbours' files.
+    examples: dict[str, Path] = {}
+    for files in by_frame.values():
+        for stem, path in files.items():
+            examples.setdefault(stem, path)
+    segments: list[list[Frame]] = []
+    for num, files in sorted(by_frame.items()):
+        if not segments or segments[-1][-1].index != num - 1:
+            segments.append([])
+        segments[-1].append(_frame(name, num, files, examples))
+    return Camera(name=name, segments=segments)
 
 
-def _frame(camera: str, index: int, files: dict[str, Path]) -> Frame:
-    modalities = frozenset(
-        m for m, stems in _MODALITY_FILES.items() if any(s in files for s in stems)
-    )
+def _frame(camera: str, index: int, files: dict[str, Path], examples: dict[str, Path]) -> Frame:
+    sources: dict[str, Path] = {}
+    missing: dict[str, Path] = {}
+    for modality, stems in _MODALITY_FILES.items():
+        present = [s for s in stems if s in files]
+        if present:
+            sources[modality] = files[present[0]]
+            continue
+        elsewhere = [s for s in stems if s in examples]
+        if elsewhere:
+            missing[modality] = _renumbered(examples[elsewhere[0]], index)
     label_files: dict[str, list[Path]] = defaultdict(list)
     for stem, path in sorted(files.items()):
         if stem != "rgb":
@@ -126,10 +144,45 @@ def _frame(camera: str, index: int, files: dict[str, Path]) -> Frame:
     return Frame(
         camera=camera,
         index=index,
-        modalities=modalities,
+        modalities=frozenset(sources),
         loader=partial(_load, files),
         label_files={k: tuple(v) for k, v in label_files.items()},
+        sources=sources,
+        missing=missing,
+        probe=partial(_probe, files),
     )
+
+
+def _renumbered(path: Path, index: int) -> Path:
+    """``rgb_0003.png`` -> the same name for frame ``index``, zero-padded alike."""
+    match = _FILE.match(path.name)
+    assert match is not None  # every path listed matched _FILE
+    number = f"{index:0{len(match['num'])}d}"
+    return path.with_name(f"{match['stem']}_{number}.{match['ext']}")
+
+
+def _probe(files: dict[str, Path], modality: str) -> tuple[int, int] | None:
+    """What :meth:`Frame.probe` does for a BasicWriter frame: every file ``modality`` is
+    read from checked whole (headers, label json), the picture's (H, W) returned."""
+    if modality == RGB:
+        return picture_size(files["rgb"])
+    if modality == DEPTH:
+        if "distance_to_image_plane" in files:
+            return picture_size(files["distance_to_image_plane"])
+        _camera_params_beside(files, files["distance_to_camera"])
+        return picture_size(files["distance_to_camera"])
+    if modality in (SEMANTIC, INSTANCE):
+        stem = next(s for s in _MODALITY_FILES[modality] if s in files)
+        side = "_labels" if modality == SEMANTIC else "_mapping"
+        labels_path = _side(files, f"{stem}{side}")
+        check_label_json(read_json(labels_path), labels_path)
+        return picture_size(files[stem])
+    if modality == NORMALS:
+        return picture_size(files["normals"])
+    if modality == CAMERA:
+        path = files["camera_params"]
+        camera_params_from_replicator(read_json(path), path)
+    return None
 
 
 def _load(files: dict[str, Path], modality: str) -> Any:
@@ -172,14 +225,7 @@ def _load_depth(files: dict[str, Path]) -> np.ndarray:
     else:
         path = files["distance_to_camera"]
         radial = read_npy(path)
-        if "camera_params" not in files:
-            raise DatasetError(
-                "distance_to_camera needs camera_params beside it to become planar depth", path
-            )
-        cam = camera_params_from_replicator(
-            read_json(files["camera_params"]), files["camera_params"]
-        )
-        depth = radial_to_planar(radial, cam)
+        depth = radial_to_planar(radial, _camera_params_beside(files, path))
     if depth.ndim == 3 and depth.shape[2] == 1:
         depth = depth[..., 0]
     if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
@@ -192,6 +238,15 @@ def _load_depth(files: dict[str, Path]) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         depth[~(depth > 0)] = np.inf
     return depth
+
+
+def _camera_params_beside(files: dict[str, Path], depth_path: Path) -> CameraParams:
+    if "camera_params" not in files:
+        raise DatasetError(
+            "distance_to_camera needs camera_params beside it to become planar depth", depth_path
+        )
+    path = files["camera_params"]
+    return camera_params_from_replicator(read_json(path), path)
 
 
 def radial_to_planar(radial: np.ndarray, cam: CameraParams) -> np.ndarray:
@@ -236,6 +291,9 @@ def camera_params_from_replicator(params: dict[str, Any], path: Path) -> CameraP
         raise DatasetError(
             f"camera_params is missing or has a malformed field ({exc})", path
         ) from exc
+    numbers = (focal, aperture_x, offset_x, offset_y, near, meters, *view.flat)
+    if not all(np.isfinite(numbers)):
+        raise DatasetError("camera_params holds a number that is NaN or infinite", path)
     if aperture_x <= 0 or focal <= 0:
         raise DatasetError(
             "cameraFocalLength and cameraAperture must be positive", path, "cameraAperture"

@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from bridge_core.datasets.files import IMAGE_SUFFIXES, VideoFile, read_image, read_rgb
+from bridge_core.datasets.files import (
+    IMAGE_SUFFIXES,
+    VideoFile,
+    picture_size,
+    read_image,
+    read_rgb,
+)
 from bridge_core.datasets.segmentation import ids_from_colours
 from bridge_core.datasets.types import (
     RGB,
@@ -57,8 +63,12 @@ def read_cosmoswriter(root: Path) -> Dataset:
 
 
 def _clip_frames(folder: Path) -> list[Frame]:
-    """Frames of one clip folder, from its PNGs, or from its mp4s where PNGs are absent."""
-    sources: dict[str, Any] = {}
+    """Frames of one clip folder, from its PNGs, or from its mp4s where PNGs are absent.
+
+    Pictures are matched by the number in their name, so a picture missing from one
+    modality is named as missing rather than shifting every later frame.
+    """
+    sources: dict[str, dict[int, Path] | VideoFile] = {}
     for name, modality in _MODALITIES.items():
         pictures = _numbered_pictures(folder / name)
         if pictures:
@@ -67,30 +77,72 @@ def _clip_frames(folder: Path) -> list[Frame]:
             sources[modality] = VideoFile(folder / f"{name}.mp4")
     if not sources:
         return []
-    count = min(len(s) if isinstance(s, list) else s.num_frames for s in sources.values())
+    numbered = [s for s in sources.values() if isinstance(s, dict)]
+    if numbered:
+        numbers = sorted(set().union(*numbered))
+    else:
+        numbers = list(range(min(s.num_frames for s in sources.values())))
     offset = int(_CLIP.match(folder.name).group(1)) * 100_000  # frame indices unique across clips
-    modalities = frozenset(sources)
-    return [
-        Frame(CAMERA_NAME, offset + i, modalities, loader=partial(_load, sources, i))
-        for i in range(count)
-    ]
+    return [_frame(sources, offset + i, i, number) for i, number in enumerate(numbers)]
 
 
-def _numbered_pictures(folder: Path) -> list[Path]:
+def _frame(
+    sources: dict[str, dict[int, Path] | VideoFile], index: int, position: int, number: int
+) -> Frame:
+    files: dict[str, Path] = {}
+    missing: dict[str, Path] = {}
+    for modality, source in sources.items():
+        if isinstance(source, VideoFile):
+            files[modality] = source.path
+        elif number in source:
+            files[modality] = source[number]
+        else:
+            example = next(iter(source.values()))
+            digits = _NUMBER.search(example.stem)
+            renumbered = f"{example.stem[: digits.start()]}{number:0{len(digits.group(1))}d}"
+            missing[modality] = example.with_name(renumbered + example.suffix)
+    return Frame(
+        CAMERA_NAME,
+        index,
+        frozenset(files),
+        loader=partial(_load, sources, position, number),
+        sources=files,
+        missing=missing,
+        probe=partial(_probe, sources, number),
+    )
+
+
+def _numbered_pictures(folder: Path) -> dict[int, Path]:
+    """Pictures in ``folder`` by the number their name ends with."""
     if not folder.is_dir():
-        return []
-    pictures = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(pictures, key=lambda p: int(m.group(1)) if (m := _NUMBER.search(p.stem)) else -1)
+        return {}
+    pictures = {}
+    for path in sorted(folder.iterdir()):
+        match = _NUMBER.search(path.stem)
+        if path.suffix.lower() in IMAGE_SUFFIXES and match:
+            pictures.setdefault(int(match.group(1)), path)
+    return pictures
 
 
-def _load(sources: dict[str, Any], index: int, modality: str) -> Any:
+def _probe(
+    sources: dict[str, dict[int, Path] | VideoFile], number: int, modality: str
+) -> tuple[int, int] | None:
     source = sources[modality]
     if isinstance(source, VideoFile):
-        picture = source.frame(index)
+        return source.height, source.width
+    return picture_size(source[number])
+
+
+def _load(
+    sources: dict[str, dict[int, Path] | VideoFile], position: int, number: int, modality: str
+) -> Any:
+    source = sources[modality]
+    if isinstance(source, VideoFile):
+        picture = source.frame(position)
     elif modality == RGB:
-        picture = read_rgb(source[index])
+        picture = read_rgb(source[number])
     else:
-        picture = read_image(source[index])
+        picture = read_image(source[number])
     if modality == RGB:
         return picture
     if picture.ndim == 2:

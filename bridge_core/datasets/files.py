@@ -51,8 +51,10 @@ def read_text(
 
 
 def _check_file(path: Path) -> None:
-    if not path.is_file():
+    if not path.exists():
         raise DatasetError("file is missing", path)
+    if not path.is_file():  # a folder, or a link to a device such as /dev/zero
+        raise DatasetError("is not a regular file", path)
 
 
 _UNREADABLE = "not a readable PNG/JPEG picture (corrupt or truncated?)"
@@ -118,15 +120,19 @@ def read_npy(path: Path) -> np.ndarray:
     try:
         _check_npy_size(path)
         return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DatasetError(f"not a plain numpy array file ({exc})", path) from exc
-    except (OSError, EOFError) as exc:
-        raise DatasetError(f"corrupt or truncated .npy file ({exc})", path) from exc
+    except (ValueError, OSError, EOFError) as exc:
+        raise _npy_error(exc, path) from exc
 
 
-def _check_npy_size(path: Path) -> None:
-    """DatasetError where the header declares more data than the file holds, before
-    anything that large is allocated."""
+def _npy_error(exc: Exception, path: Path) -> DatasetError:
+    if isinstance(exc, ValueError):
+        return DatasetError(f"not a plain numpy array file ({exc})", path)
+    return DatasetError(f"corrupt or truncated .npy file ({exc})", path)
+
+
+def _check_npy_size(path: Path) -> tuple[int, ...] | None:
+    """The shape the header declares; DatasetError where that is more data than the file
+    holds, before anything that large is allocated."""
     with path.open("rb") as file:
         version = np.lib.format.read_magic(file)
         if version == (1, 0):
@@ -134,7 +140,7 @@ def _check_npy_size(path: Path) -> None:
         elif version == (2, 0):
             shape, _, dtype = np.lib.format.read_array_header_2_0(file)
         else:
-            return  # 3.0 (UTF-8 field names): np.load's own checks
+            return None  # 3.0 (UTF-8 field names): np.load's own checks
         declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
         held = path.stat().st_size - file.tell()
     if declared > held:
@@ -143,6 +149,55 @@ def _check_npy_size(path: Path) -> None:
             f"holds {held:,} bytes of data (truncated or corrupt)",
             path,
         )
+    return shape
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def picture_size(path: Path) -> tuple[int, int] | None:
+    """(H, W) of a PNG or .npy from its header, checking that the file is whole, without
+    decoding it (None for other kinds of file); DatasetError naming the file otherwise.
+
+    A PNG's chunks are walked by their lengths up to IEND (a truncated file ends early);
+    an .npy's header must not declare more data than the file holds.
+    """
+    _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            shape = _check_npy_size(path)
+        except (ValueError, OSError, EOFError) as exc:
+            raise _npy_error(exc, path) from exc
+        if shape is None or len(shape) < 2:
+            return None  # np.load's own checks, when the array is read
+        return int(shape[0]), int(shape[1])
+    if suffix != ".png":
+        return None
+    try:
+        with path.open("rb") as file:
+            if file.read(8) != _PNG_SIGNATURE:
+                return None  # not a PNG inside (a JPEG so named): the decoder says so
+            size = None
+            while True:
+                head = file.read(8)
+                if len(head) < 8:
+                    raise DatasetError("truncated PNG: it ends before its last chunk", path)
+                length, kind = int.from_bytes(head[:4], "big"), head[4:]
+                if kind == b"IHDR":
+                    ihdr = file.read(8)
+                    size = int.from_bytes(ihdr[4:8], "big"), int.from_bytes(ihdr[:4], "big")
+                    length -= len(ihdr)
+                if kind == b"IEND":
+                    break
+                file.seek(length + 4, 1)  # the chunk's data and CRC
+            if size is None:
+                raise DatasetError("not a valid PNG: it has no IHDR header", path)
+            if file.tell() + 4 > path.stat().st_size:
+                raise DatasetError("truncated PNG: it ends inside its last chunk", path)
+            return size
+    except OSError as exc:
+        raise DatasetError(f"cannot read ({exc.strerror or exc})", path) from None
 
 
 def read_json(path: Path) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge_core.datasets.files import IMAGE_SUFFIXES, read_rgb
+from bridge_core.datasets.files import IMAGE_SUFFIXES, picture_size, read_rgb
 from bridge_core.datasets.types import RGB, Camera, Dataset, Frame
 
 _NUMBER = re.compile(r"(\d+)$")
@@ -27,7 +27,14 @@ def picture_files(root: Path) -> list[Path]:
 
 def read_frames_folder(root: Path) -> Dataset:
     frames = [
-        Frame(root.name, i, frozenset({RGB}), loader=partial(_load, path))
+        Frame(
+            root.name,
+            i,
+            frozenset({RGB}),
+            loader=partial(_load, path),
+            sources={RGB: path},
+            probe=partial(_probe, path),
+        )
         for i, path in enumerate(picture_files(root))
     ]
     return Dataset(root=root, layout="frames", cameras={root.name: Camera(root.name, [frames])})
@@ -35,3 +42,7 @@ def read_frames_folder(root: Path) -> Dataset:
 
 def _load(path: Path, modality: str) -> np.ndarray:
     return read_rgb(path)
+
+
+def _probe(path: Path, modality: str) -> tuple[int, int] | None:
+    return picture_size(path)

@@ -58,6 +58,23 @@ def ids_of_colours(packed: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return np.where(keys[order][pos] == packed, order[pos], -1).astype(np.int32)
 
 
+def check_label_json(labels: Any, labels_path: Path) -> None:
+    """DatasetError naming the file unless ``labels`` (a parsed label json) maps keys to
+    Replicator's {"class": ...} mappings (semantic) or to strings (prim paths, classes)."""
+    if not isinstance(labels, dict):
+        raise DatasetError(
+            f"label json must map colours or ids to labels, not be a {type(labels).__name__}",
+            labels_path,
+        )
+    for key, value in labels.items():
+        if not isinstance(value, (str, dict)):
+            raise DatasetError(
+                f"label {key!r} is a {type(value).__name__}; labels are class mappings "
+                'like {"class": "floor"} or strings',
+                labels_path,
+            )
+
+
 def decode_segmentation(
     image: np.ndarray, labels: dict[str, Any], image_path: Path, labels_path: Path
 ) -> tuple[np.ndarray, dict[int, Any]]:
@@ -67,11 +84,7 @@ def decode_segmentation(
     keys; id pictures ([H,W] integers, keys "0", "1", ...) keep their ids. Any pixel
     value the json does not name is an error, since its label would be lost.
     """
-    if not isinstance(labels, dict):
-        raise DatasetError(
-            f"label json must map colours or ids to labels, not be a {type(labels).__name__}",
-            labels_path,
-        )
+    check_label_json(labels, labels_path)
     if image.ndim == 3:
         if image.shape[2] == 3:
             image = np.concatenate([image, np.full((*image.shape[:2], 1), 255, np.uint8)], 2)

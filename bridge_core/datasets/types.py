@@ -77,7 +77,11 @@ class Frame:
 
     Modalities are read on first access through ``loader(modality)``. ``label_files``
     lists the files beside the frame that an output should point at (boxes,
-    occlusion, camera params), by annotator name.
+    occlusion, camera params), by annotator name. ``sources`` is the file each
+    modality is read from, ``missing`` the file of a modality the camera's other frames
+    have and this one lacks (both for errors that name a file), and ``probe(modality)``
+    checks the modality's files without decoding them and returns its (H, W) where the
+    header tells it.
     """
 
     camera: str
@@ -85,6 +89,9 @@ class Frame:
     modalities: frozenset[str]
     loader: Callable[[str], Any] = field(repr=False)
     label_files: dict[str, tuple[Path, ...]] = field(default_factory=dict, repr=False)
+    sources: dict[str, Path] = field(default_factory=dict, repr=False)
+    missing: dict[str, Path] = field(default_factory=dict, repr=False)
+    probe: Callable[[str], tuple[int, int] | None] | None = field(default=None, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def has(self, modality: str) -> bool:
@@ -93,6 +100,12 @@ class Frame:
     def get(self, modality: str) -> Any:
         """The modality's value, read from disk on first access."""
         if modality not in self.modalities:
+            if modality in self.missing:
+                raise DatasetError(
+                    f"file is missing: frame {self.index} of camera {self.camera!r} has no "
+                    f"{modality}, which the camera's other frames have",
+                    self.missing[modality],
+                )
             have = ", ".join(sorted(self.modalities)) or "nothing"
             raise DatasetError(
                 f"frame {self.index} of camera {self.camera!r} has no {modality} (it has {have})"
@@ -156,14 +169,21 @@ class Frame:
     @property
     def size(self) -> tuple[int, int]:
         """(H, W) of the frame, from the first picture modality it has."""
-        for modality in (RGB, DEPTH, SEMANTIC, INSTANCE, *sorted(self.modalities)):
-            if modality in self.modalities and modality != CAMERA:
-                value = self.get(modality)
-                array = value.ids if isinstance(value, Segmentation) else value
-                return int(array.shape[0]), int(array.shape[1])
+        modality = self.picture_modality
+        if modality is not None:
+            array = _array_of(self.get(modality))
+            return int(array.shape[0]), int(array.shape[1])
         if CAMERA in self.modalities:
             return self.camera_params.height, self.camera_params.width
         raise DatasetError(f"frame {self.index} of camera {self.camera!r} has no pictures")
+
+    @property
+    def picture_modality(self) -> str | None:
+        """The modality :attr:`size` is read from: rgb where there is one."""
+        for modality in (RGB, DEPTH, SEMANTIC, INSTANCE, *sorted(self.modalities)):
+            if modality in self.modalities and modality != CAMERA:
+                return modality
+        return None
 
 
 @dataclass(eq=False)
@@ -185,19 +205,24 @@ class Clip:
 
     @property
     def modalities(self) -> frozenset[str]:
-        """Modalities every frame of the clip has."""
-        return frozenset.intersection(*(f.modalities for f in self.frames))
+        """Modalities the clip's frames have; a frame that lacks one is an error when it is
+        read (:meth:`check` finds it first), never a reason to drop it for the clip."""
+        return frozenset.union(*(f.modalities for f in self.frames))
 
     @property
     def size(self) -> tuple[int, int]:
         """(H, W), checked to be the same for every frame."""
-        sizes = {f.size for f in self.frames}
-        if len(sizes) > 1:
-            raise DatasetError(
-                f"camera {self.camera!r} clip {self.index} mixes frame sizes "
-                f"{sorted(sizes)}; every frame of a camera must have the same resolution"
-            )
-        return sizes.pop()
+        sizes = [f.size for f in self.frames]
+        usual = max(set(sizes), key=sizes.count)
+        for frame, (h, w) in zip(self.frames, sizes, strict=True):
+            if (h, w) != usual:
+                raise DatasetError(
+                    f"frame {frame.index} of camera {self.camera!r} is {w}x{h}, its other "
+                    f"frames {usual[1]}x{usual[0]}; every frame of a camera must have the "
+                    "same resolution",
+                    frame.sources.get(frame.picture_modality or ""),
+                )
+        return usual
 
     def require(self, modality: str, needed_for: str, field: str) -> None:
         """Raise an InputError naming ``field`` unless every frame has ``modality``."""
@@ -207,6 +232,31 @@ class Clip:
                 f"{needed_for} needs {modality} but camera {self.camera!r} has none "
                 f"(it has {have})",
                 field=field,
+            )
+
+    def check(self, modalities: Iterable[str]) -> None:
+        """DatasetError naming the file, before anything is decoded, unless every frame has
+        each of ``modalities`` in whole files, and all their pictures are one size.
+
+        A picture of another size than most is the one blamed, whichever frame it is.
+        """
+        wanted = sorted(modalities)
+        sizes: dict[tuple[int, int], list[Path]] = {}
+        for frame in self.frames:
+            for modality in wanted:
+                if not frame.has(modality):
+                    frame.get(modality)  # raises, naming the missing file
+                size = frame.probe(modality) if frame.probe is not None else None
+                if size is not None:
+                    sizes.setdefault(size, []).append(frame.sources[modality])
+        if len(sizes) > 1:
+            usual = max(sizes, key=lambda size: len(sizes[size]))
+            odd = next(size for size in sizes if size != usual)
+            raise DatasetError(
+                f"is {odd[1]}x{odd[0]} but camera {self.camera!r}'s other pictures are "
+                f"{usual[1]}x{usual[0]} (width x height); every frame and annotator of a "
+                "camera must have one resolution",
+                sizes[odd][0],
             )
 
     def stack(self, modality: str) -> np.ndarray:
@@ -257,7 +307,9 @@ class Clip:
                         stacks[modality] = np.empty((len(self.frames), *array.shape), array.dtype)
                 self._place(stacks[modality], t, modality, array)
 
-        for_each_frame(read, len(self.frames))
+        # The first frame sets each stack's shape, so an odd frame is the one blamed.
+        read(0)
+        for_each_frame(lambda t: read(t + 1), len(self.frames) - 1)
         self._check_sizes({**self._stacks, **stacks})
         self._stacks.update(stacks)
 
@@ -266,20 +318,25 @@ class Clip:
         another size than the rgb would be misaligned with it, or fail deep inside."""
         sizes = {m: s.shape[1:3] for m, s in stacks.items() if s.ndim >= 3}
         if len(set(sizes.values())) > 1:
+            first = self.frames[0]
+            usual = sizes.get(RGB) or max(sizes.values(), key=list(sizes.values()).count)
+            odd = next(m for m, size in sorted(sizes.items()) if size != usual)
             listed = ", ".join(f"{m} {w}x{h}" for m, (h, w) in sorted(sizes.items()))
             raise DatasetError(
-                f"camera {self.camera!r} frames {self.frame_indices[0]}-"
-                f"{self.frame_indices[-1]}: pictures of one frame differ in size ({listed}, "
-                "width x height); every annotator must write the rgb's resolution"
+                f"camera {self.camera!r} frame {first.index}: pictures of one frame differ in "
+                f"size ({listed}, width x height); every annotator must write the rgb's "
+                "resolution",
+                first.sources.get(odd),
             )
 
     def _place(self, stack: np.ndarray, t: int, modality: str, array: np.ndarray) -> None:
         if array.shape != stack.shape[1:] or not np.can_cast(array.dtype, stack.dtype):
-            self.size  # noqa: B018 -- raises a clear error where frame sizes differ
+            frame = self.frames[t]
             raise DatasetError(
-                f"camera {self.camera!r}: frame {self.frames[t].index} has {modality} "
-                f"{array.dtype} {array.shape}, other frames {stack.dtype} {stack.shape[1:]}; "
-                "every frame must match"
+                f"frame {frame.index} of camera {self.camera!r} has {modality} {array.dtype} "
+                f"{array.shape}, frame {self.frames[0].index} {stack.dtype} "
+                f"{stack.shape[1:]}; every frame of a camera must match",
+                frame.sources.get(modality),
             )
         stack[t] = array
         self.frames[t].share(modality, stack[t])

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from bridge_core.datasets.basicwriter import is_basicwriter_folder
 from bridge_core.datasets.types import Clip, Dataset, Frame
+from bridge_core.spec.models import REPORT_FOLDER
 
 RUNS_FOLDER = "cosmos_transfer"
-REPORT_FOLDER = "report"
 RUN_FILE = "run.json"
 
 

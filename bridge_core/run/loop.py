@@ -38,6 +38,7 @@ import numpy as np
 
 from bridge_core.controls.build import (
     build_control_stack,
+    check_clip_inputs,
     modalities_needed,
     rgb_blurred_small,
     rgb_canny,
@@ -52,7 +53,7 @@ from bridge_core.parallel import for_each_frame
 from bridge_core.report.run_report import sheet_controls, write_clip_report
 from bridge_core.run.files import RunLock, encode_png, label_mode, place_label
 from bridge_core.run.fit import Fit, fit_back, fit_controls, plan_fit
-from bridge_core.run.layout import REPORT_FOLDER, RUN_FILE, OutputLayout
+from bridge_core.run.layout import RUN_FILE, OutputLayout
 from bridge_core.run.manifest import Manifest, ManifestEntry
 from bridge_core.run.metrics import METRIC_PRESET, MetricReference
 from bridge_core.run.models import ResolvedModel
@@ -153,14 +154,8 @@ class _ClipPlan:
 
 
 def _prompts(spec: JobSpec) -> list[tuple[Variation, str]]:
-    reserved = REPORT_FOLDER.casefold()
     out = []
-    for i, variation in enumerate(spec.variations):
-        if variation.name.casefold() == reserved:
-            raise SpecError(
-                f"{variation.name!r} is the run's report folder; name the variation otherwise",
-                field=f"variations.{i}.name",
-            )
+    for variation in spec.variations:
         if variation.prompt is not None:
             out.append((variation, variation.prompt))
             continue
@@ -192,6 +187,25 @@ def _package_versions() -> dict[str, str | None]:
     return versions
 
 
+def check_job(spec: JobSpec, frames: tuple[int, int | None] | None = None) -> None:
+    """Raise the BridgeError ``run_job`` would, for anything about the spec and the
+    dataset that needs no model: prompt files, and every selected frame's files present,
+    whole and of one size per camera. Reads headers and label files, decodes nothing."""
+    _prompts(spec)
+    dataset = open_dataset(spec.input.dataset)
+    # One clip per run of frames: what is checked does not depend on the clip length.
+    for clip in dataset.clips(spec.input.cameras, None, _frame_range(spec, frames)):
+        check_clip_inputs(clip, spec.controls)
+
+
+def _frame_range(spec: JobSpec, frames: tuple[int, int | None] | None) -> tuple[int, int] | None:
+    """``frames`` or the spec's, with an open end made explicit."""
+    frame_range = frames if frames is not None else spec.input.frames
+    if frame_range is not None and frame_range[1] is None:
+        return frame_range[0], sys.maxsize
+    return frame_range
+
+
 def run_job(
     spec: JobSpec,
     resolved: ResolvedModel,
@@ -213,10 +227,9 @@ def run_job(
     prompts = _prompts(spec)
     dataset = open_dataset(spec.input.dataset)
     clip_length = spec.input.clip_length or needs.frames_per_chunk
-    frame_range = frames if frames is not None else spec.input.frames
-    if frame_range is not None and frame_range[1] is None:
-        frame_range = (frame_range[0], sys.maxsize)
-    clips = dataset.clips(spec.input.cameras, clip_length, frame_range)
+    clips = dataset.clips(spec.input.cameras, clip_length, _frame_range(spec, frames))
+    for clip in clips:
+        check_clip_inputs(clip, spec.controls)
     layout = OutputLayout(dataset, spec.output.run_name)
     result = RunResult(layout.run_dir, total=0)
     # Built before anything is written, so a control the data cannot give fails cleanly.

@@ -96,6 +96,10 @@ _SpecYamlLoader.yaml_implicit_resolvers = {
 }
 
 
+# The parsers recurse once per level; no spec nests more than a few levels.
+_TOO_DEEP = "nested too deeply"
+
+
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -114,6 +118,8 @@ def _parse_json(text: str, origin: SpecOrigin) -> Any:
         raise origin.error(f"not valid JSON ({where}): {exc.msg}") from None
     except ValueError as exc:
         raise origin.error(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise origin.error(f"not valid JSON: {_TOO_DEEP}") from None
 
 
 def _parse_yaml(text: str, origin: SpecOrigin) -> Any:
@@ -125,6 +131,8 @@ def _parse_yaml(text: str, origin: SpecOrigin) -> Any:
         where = f" (line {mark.line + 1} column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise origin.error(f"not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise origin.error(f"not valid YAML: {_TOO_DEEP}") from None
 
 
 def _documents(path: Path, text: str) -> list[tuple[SpecOrigin, Any]]:

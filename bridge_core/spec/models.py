@@ -76,6 +76,10 @@ def _resolve_in_context(value: Path, info: ValidationInfo) -> Path:
 SpecPath = Annotated[Path, AfterValidator(_resolve_in_context)]
 
 
+# The folder beside the variations' folders in a run folder, so no variation may take it.
+REPORT_FOLDER = "report"
+
+
 def check_folder_name(value: str) -> str:
     """``value`` if it can be one folder inside the output folder, else ValueError.
 
@@ -434,6 +438,10 @@ class JobSpec(_Model):
         seen: dict[str, str] = {}
         for variation in variations:
             key = variation.name.casefold()
+            if key == REPORT_FOLDER:
+                raise ValueError(
+                    f"{variation.name!r} is the run's report folder; name the variation otherwise"
+                )
             if key in seen:
                 raise ValueError(
                     f"variation names must be unique: {seen[key]!r} and {variation.name!r}"

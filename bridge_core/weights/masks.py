@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,8 +81,16 @@ def _read_torch_tensor(path: Path) -> np.ndarray:
         ) from exc
     try:
         tensor = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # Not torch's message: it runs to several lines and suggests weights_only=False.
+        raise InputError(
+            "holds Python objects besides tensors, which are never unpickled; save the mask "
+            "with torch.save(tensor) or as .npy/.safetensors",
+            path,
+        ) from exc
     except Exception as exc:
-        raise InputError(f"not a plain tensor file ({exc})", path) from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"not a plain tensor file ({reason})", path) from exc
     if not isinstance(tensor, torch.Tensor):
         raise InputError(f"expected a tensor, found {type(tensor).__name__}", path)
     return tensor.float().numpy()

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from run_helpers import CappedModel, starter
 
@@ -85,10 +86,11 @@ def test_next_clip_is_read_while_the_model_generates_and_files_are_the_same(
 def test_a_bad_next_clip_fails_where_it_did_with_the_clips_before_it_whole(
     ycb, tiny_resolved
 ) -> None:
-    """The second camera's depth is corrupt: its controls, built ahead on the helper
-    thread, fail when the loop reaches that clip; the first clip's frames stay done."""
+    """The second camera's depth is whole but not depth (integers), which only decoding
+    finds: its controls, built ahead on the helper thread, fail when the loop reaches that
+    clip; the first clip's frames stay done. (A truncated file is refused before work.)"""
     depth = ycb / "Replicator_04" / "distance_to_image_plane" / "distance_to_image_plane_0002.npy"
-    depth.write_bytes(depth.read_bytes()[:100])
+    np.save(depth, np.ones(np.load(depth).shape, np.int32))
     spec = starter(ycb)
     spec = spec.model_copy(update={"variations": spec.variations[:1]})
     model = GpuLikeModel(tiny_resolved.model)
