@@ -54,6 +54,8 @@ def inspect(
 ) -> None:
     """Layout, cameras, frames, resolution, modalities and semantic classes of a dataset."""
     data = open_dataset(dataset)
+    for clip in data.clips():  # one per run of frames: a missing or broken file is named
+        clip.check(clip.modalities)
     total = sum(len(c.frames) for c in data.cameras.values())
     with progress_bar() as progress:
         task = progress.add_task("reading labels", total=total)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bridge_core.datasets.detect import detect_layout, open_dataset
-from bridge_core.datasets.files import read_image, read_rgb, write_video
+from bridge_core.datasets.files import picture_size, read_image, read_rgb, write_video
 from bridge_core.errors import DatasetError
 from tests.conftest import TRANSFER1_ASSETS, YCB
 
@@ -270,3 +270,26 @@ def test_a_corrupt_png_is_an_error_naming_the_file(tmp_path):
         for read in (read_image, read_rgb):
             with pytest.raises(DatasetError, match=f"{path.name}.*not a readable"):
                 read(path)
+
+
+def test_pictures_are_checked_before_they_are_decoded(tmp_path):
+    """A header claiming 40000x40000 is refused before gigabytes are allocated; a JPEG
+    named .png and a truncated PNG are said as what they are."""
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    _, png = cv2.imencode(".png", rgb)
+    huge = bytearray(png.tobytes())
+    huge[16:24] = (40000).to_bytes(4, "big") * 2  # IHDR width, height
+    (tmp_path / "huge.png").write_bytes(bytes(huge))
+    with pytest.raises(DatasetError, match=r"huge.png: its header claims 40000x40000"):
+        read_rgb(tmp_path / "huge.png")
+    _, jpeg = cv2.imencode(".jpg", rgb)
+    (tmp_path / "photo.png").write_bytes(jpeg.tobytes())
+    with pytest.raises(DatasetError, match=r"photo.png: is a JPEG picture named .png"):
+        read_image(tmp_path / "photo.png")
+    (tmp_path / "cut.png").write_bytes(png.tobytes()[:-6])
+    with pytest.raises(DatasetError, match=r"cut.png: truncated PNG"):
+        picture_size(tmp_path / "cut.png")
+    with pytest.raises(DatasetError, match=r"photo.png: is a JPEG picture named .png"):
+        picture_size(tmp_path / "photo.png")
+    (tmp_path / "fine.png").write_bytes(png.tobytes())
+    assert picture_size(tmp_path / "fine.png") == (8, 8)

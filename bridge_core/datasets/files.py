@@ -59,6 +59,28 @@ def _check_file(path: Path) -> None:
 
 _UNREADABLE = "not a readable PNG/JPEG picture (corrupt or truncated?)"
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+# 16384 x 16384: four times an 8K frame. A header claiming more is a broken or hostile
+# file, and decoding it would allocate gigabytes.
+MAX_PIXELS = 2**28
+
+
+def _check_pixels(height: int, width: int, path: Path) -> None:
+    if height * width > MAX_PIXELS:
+        raise DatasetError(
+            f"its header claims {width}x{height} pixels, more than the {MAX_PIXELS:,} read here",
+            path,
+        )
+
+
+def _check_png_signature(head: bytes, path: Path) -> None:
+    """DatasetError unless ``head``, a file's first bytes, starts as a PNG does."""
+    if not head.startswith(_PNG_SIGNATURE):
+        if head.startswith(_JPEG_SIGNATURE):
+            raise DatasetError("is a JPEG picture named .png; save it as PNG", path)
+        raise DatasetError("is not a PNG picture (it lacks PNG's signature)", path)
+
 
 def read_image(path: Path) -> np.ndarray:
     """A PNG/JPEG as stored: [H,W] or [H,W,C] with channels in RGB(A) order, any dtype."""
@@ -103,11 +125,15 @@ def _decode_png(path: Path) -> np.ndarray | None:
         return None
     import av
 
+    data = path.read_bytes()  # an OSError (no permission) is said as what it is
+    _check_png_signature(data, path)
+    if len(data) >= 24:
+        _check_pixels(int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big"), path)
     try:
         codec = av.CodecContext.create("png", "r")
         codec.options = {"err_detect": "crccheck"}
-        (frame,) = codec.decode(av.Packet(path.read_bytes()))
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        (frame,) = codec.decode(av.Packet(data))
+    except (av.error.FFmpegError, ValueError) as exc:
         raise DatasetError(_UNREADABLE, path) from exc
     if frame.format.name not in ("gray", "rgb24", "rgba"):
         return None
@@ -152,9 +178,6 @@ def _check_npy_size(path: Path) -> tuple[int, ...] | None:
     return shape
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
 def picture_size(path: Path) -> tuple[int, int] | None:
     """(H, W) of a PNG or .npy from its header, checking that the file is whole, without
     decoding it (None for other kinds of file); DatasetError naming the file otherwise.
@@ -176,8 +199,7 @@ def picture_size(path: Path) -> tuple[int, int] | None:
         return None
     try:
         with path.open("rb") as file:
-            if file.read(8) != _PNG_SIGNATURE:
-                return None  # not a PNG inside (a JPEG so named): the decoder says so
+            _check_png_signature(file.read(8), path)
             size = None
             while True:
                 head = file.read(8)
@@ -187,6 +209,7 @@ def picture_size(path: Path) -> tuple[int, int] | None:
                 if kind == b"IHDR":
                     ihdr = file.read(8)
                     size = int.from_bytes(ihdr[4:8], "big"), int.from_bytes(ihdr[:4], "big")
+                    _check_pixels(*size, path)
                     length -= len(ihdr)
                 if kind == b"IEND":
                     break

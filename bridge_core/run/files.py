@@ -147,16 +147,23 @@ class RunLock:
                 )
             log.warning("taking over an empty lock a killed run left: %s", self.path)
         else:
-            pid, host = owner
-            if host != socket.gethostname() or _alive(pid):
-                raise RunLockedError(
-                    f"another cosmos-bridge run (pid {pid} on {host}) is writing to {folder}; "
-                    "wait for it to finish or use another output.run_name (delete "
-                    f"{self.path} only if that run is gone)"
-                )
-            log.warning("taking over the lock of run pid %d, which is gone: %s", pid, self.path)
+            self.refuse_if_held(owner)
+            log.warning(
+                "taking over the lock of run pid %d, which is gone: %s", owner[0], self.path
+            )
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+    def refuse_if_held(self, owner: tuple[int, str] | None = None) -> None:
+        """RunLockedError if a run that is still alive holds the lock. Only reads, so it
+        can be asked before any work (a model load) and before the folder exists."""
+        pid, host = owner or self._owner() or (0, "")
+        if host and (host != socket.gethostname() or _alive(pid)):
+            raise RunLockedError(
+                f"another cosmos-bridge run (pid {pid} on {host}) is writing to "
+                f"{self.path.parent}; wait for it to finish or use another output.run_name "
+                f"(delete {self.path} only if that run is gone)"
+            )
 
     def release(self) -> None:
         if self.held:

@@ -58,13 +58,11 @@ from bridge_core.run.manifest import Manifest, ManifestEntry
 from bridge_core.run.metrics import METRIC_PRESET, MetricReference
 from bridge_core.run.models import ResolvedModel
 from bridge_core.run.protocol import SamplingSettings
-from bridge_core.spec.models import JobSpec, Variation
+from bridge_core.spec.models import PROMPT_MAX_CHARS, JobSpec, Variation
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
-# A prompt is a few hundred words (the text encoder reads 512 tokens); more is a mistake.
-PROMPT_LIMIT = 2**20
 _PACKAGES = (
     "cosmos-transfer-bridge",
     "numpy",
@@ -159,9 +157,17 @@ def _prompts(spec: JobSpec) -> list[tuple[Variation, str]]:
         if variation.prompt is not None:
             out.append((variation, variation.prompt))
             continue
-        text = read_text(variation.prompt_file, PROMPT_LIMIT, InputError, "prompt_file").strip()
+        path = variation.prompt_file
+        # Up to 4 bytes a character in UTF-8; the characters are counted once decoded.
+        text = read_text(path, PROMPT_MAX_CHARS * 4, InputError, "prompt_file").strip()
         if not text:
-            raise InputError("the prompt file is empty", variation.prompt_file, "prompt_file")
+            raise InputError("the prompt file is empty", path, "prompt_file")
+        if len(text) > PROMPT_MAX_CHARS:
+            raise InputError(
+                f"the prompt is {len(text):,} characters, more than {PROMPT_MAX_CHARS:,}",
+                path,
+                "prompt_file",
+            )
         out.append((variation, text))
     return out
 
@@ -190,12 +196,14 @@ def _package_versions() -> dict[str, str | None]:
 def check_job(spec: JobSpec, frames: tuple[int, int | None] | None = None) -> None:
     """Raise the BridgeError ``run_job`` would, for anything about the spec and the
     dataset that needs no model: prompt files, and every selected frame's files present,
-    whole and of one size per camera. Reads headers and label files, decodes nothing."""
+    whole and of one size per camera; no other run writing into its run folder. Reads
+    headers and label files, decodes nothing."""
     _prompts(spec)
     dataset = open_dataset(spec.input.dataset)
     # One clip per run of frames: what is checked does not depend on the clip length.
     for clip in dataset.clips(spec.input.cameras, None, _frame_range(spec, frames)):
         check_clip_inputs(clip, spec.controls)
+    RunLock(OutputLayout(dataset, spec.output.run_name).run_dir).refuse_if_held()
 
 
 def _frame_range(spec: JobSpec, frames: tuple[int, int | None] | None) -> tuple[int, int] | None:

@@ -83,8 +83,15 @@ def _class_shares(data: Dataset) -> dict[str, float]:
 
 
 def _q(text: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
-    return json.dumps(text, ensure_ascii=False)
+    """A YAML double-quoted scalar (JSON strings are valid YAML); line breaks YAML knows
+    beyond JSON's (U+0085, U+2028) are escaped too, so the value reads back the same."""
+    return json.dumps(text, ensure_ascii=not text.isprintable())
+
+
+def _c(text: str) -> str:
+    """``text`` for a YAML comment: quoted and escaped where it holds a line break or
+    another control character, which would end the comment and inject keys."""
+    return text if text.isprintable() else json.dumps(text)
 
 
 Variation = tuple[str, str, int]  # name, prompt, seed
@@ -114,7 +121,7 @@ def starter_spec(
     classes = [c for c in shares if c not in _NOT_CLASSES]
 
     lines = [
-        f"# cosmos-bridge job spec for {dataset_path.resolve().name} ({data.layout}),",
+        f"# cosmos-bridge job spec for {_c(dataset_path.resolve().name)} ({data.layout}),",
         "# written by `cosmos-bridge init`. Check it with `cosmos-bridge validate SPEC`, run it",
         "# with `cosmos-bridge run SPEC`. Outputs go inside the dataset folder, to",
         "# cosmos_transfer/<run_name>/<variation>/, each a BasicWriter dataset beside the labels.",
@@ -123,7 +130,7 @@ def starter_spec(
         f"  dataset: {_q(dataset_text)}  # relative to this file",
         "  # Cameras (render products): "
         + ", ".join(
-            f"{c.name} ({len(c.frames)} frames, {c.resolution[0]}x{c.resolution[1]})"
+            f"{_c(c.name)} ({len(c.frames)} frames, {c.resolution[0]}x{c.resolution[1]})"
             for c in cameras
         ),
         f"  cameras: [{', '.join(_q(c.name) for c in cameras)}]",
@@ -132,7 +139,7 @@ def starter_spec(
         "controls:",
     ]
     if classes:
-        listed = ", ".join(f"{c} {shares[c]:.1%}" for c in classes[:20])
+        listed = ", ".join(f"{_c(c)} {shares[c]:.1%}" for c in classes[:20])
         lines += [
             f"  # Semantic classes (pixel share of sampled frames): {listed}",
             "  # A rule steers a control harder on some classes, e.g. under edge:",

@@ -76,6 +76,10 @@ def _resolve_in_context(value: Path, info: ValidationInfo) -> Path:
 SpecPath = Annotated[Path, AfterValidator(_resolve_in_context)]
 
 
+# A prompt is a few hundred words (the text encoder reads 512 tokens), and every manifest
+# line repeats it; anything much longer is a mistake.
+PROMPT_MAX_CHARS = 2**16
+
 # The folder beside the variations' folders in a run folder, so no variation may take it.
 REPORT_FOLDER = "report"
 
@@ -358,9 +362,9 @@ class Variation(_Model):
     """One generated version of every clip: a prompt, and a seed."""
 
     name: FolderName
-    prompt: str | None = Field(default=None, min_length=1)
+    prompt: str | None = Field(default=None, min_length=1, max_length=PROMPT_MAX_CHARS)
     prompt_file: SpecPath | None = None
-    negative_prompt: str | None = None
+    negative_prompt: str | None = Field(default=None, max_length=PROMPT_MAX_CHARS)
     seed: int = 0
 
     @model_validator(mode="after")

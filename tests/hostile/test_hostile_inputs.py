@@ -411,10 +411,17 @@ def test_prompt_file_is_dev_zero(refuses, job, tmp_path):
     _run(refuses, tmp_path, _prompt_file(job, "/dev/zero"), "/dev/zero")
 
 
-def test_prompt_file_is_huge(refuses, job, tmp_path):
+@pytest.mark.parametrize("repeats", [70000, 3000], ids=["2.2MB", "96kB"])
+def test_prompt_file_is_huge(refuses, job, tmp_path, repeats):
+    """Every manifest line repeats the prompt: 64k characters at most."""
     prompt = tmp_path / "prompt.txt"
-    prompt.write_text("a photoreal warehouse at night, " * 70000)  # 2.2 MB
+    prompt.write_text("a photoreal warehouse at night, " * repeats)
     _run(refuses, tmp_path, _prompt_file(job, prompt), prompt)
+
+
+def test_inline_prompt_is_huge(refuses, job, tmp_path):
+    job["variations"][0]["prompt"] = "a photoreal warehouse at night, " * 3000
+    _run(refuses, tmp_path, job, "job.yaml")
 
 
 def test_prompt_file_is_binary(refuses, job, tmp_path):
@@ -525,6 +532,50 @@ def test_a_bad_frame_is_refused_before_the_model_loads(
     rgb = _file(warehouse, "rgb", 0, "png")
     rgb.write_bytes(rgb.read_bytes()[:-20])
     _run(refuses, tmp_path, job, rgb)
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r", "\u2028", "\x85"], ids=["lf", "cr", "ls", "nel"])
+def test_init_keeps_class_names_with_line_breaks_inside_comments(cli, warehouse, tmp_path, brk):
+    """A class named "crate<break>controls: ..." must not inject keys into the spec."""
+    import yaml
+
+    injected = f"crate{brk}output: {{run_name: injected}}"
+    for labels in warehouse.glob("*/semantic_segmentation/*_labels_*.json"):
+        entries = json.loads(labels.read_text())
+        first = next(iter(entries))
+        entries[first] = {"class": injected}
+        labels.write_text(json.dumps(entries))
+    spec = tmp_path / "job.yaml"
+    result = cli("init", warehouse, "-o", spec)
+    assert result.exit_code == 0, result.stderr
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    assert data["output"]["run_name"] == "first_run"
+    assert cli("validate", spec).exit_code == 0
+
+
+def test_inspect_names_a_truncated_picture(refuses, warehouse):
+    rgb = _file(warehouse, "rgb", 5, "png")
+    rgb.write_bytes(rgb.read_bytes()[:300])
+    refuses(rgb, "inspect", warehouse)
+
+
+def test_a_second_run_is_refused_before_the_model_loads(
+    refuses, job, warehouse, tmp_path, monkeypatch
+):
+    """A live run holds the run folder's lock: the second one waits for no model load."""
+    import socket
+
+    from bridge_core.run import models
+    from bridge_core.run.files import LOCK_FILE
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded though another run holds the folder")
+
+    monkeypatch.setattr(models, "resolve_model", no_model)
+    run_dir = warehouse / RUNS / job["output"]["run_name"]
+    run_dir.mkdir(parents=True)
+    (run_dir / LOCK_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    _run(refuses, tmp_path, job, "another cosmos-bridge run")
 
 
 def test_validate_checks_the_dataset_as_run_would(refuses, job, warehouse, tmp_path):
