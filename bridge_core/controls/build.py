@@ -21,7 +21,7 @@ from bridge_core.controls.edge import (
 from bridge_core.controls.presets import DEFAULT_PRESET
 from bridge_core.controls.seg import seg_control
 from bridge_core.controls.stack import ControlStack
-from bridge_core.datasets.files import VIDEO_SUFFIXES, VideoFile, read_rgb
+from bridge_core.datasets.files import VIDEO_SUFFIXES, VideoFile, picture_size, read_rgb
 from bridge_core.datasets.frames import picture_files
 from bridge_core.datasets.types import (
     DEPTH,
@@ -144,20 +144,31 @@ def rgb_blurred_small(clip: Clip, preset: str) -> np.ndarray:
     return clip.derived(("blurred_small", preset), lambda: blurred_small(clip.stack(RGB), preset))
 
 
-def read_control_source(path: Path, frame_indices: list[int], size: tuple[int, int]) -> np.ndarray:
-    """Frames ``frame_indices`` of a control video or picture folder, [T,H,W,3] in [0,1]."""
+def check_control_source(path: Path, last_frame: int) -> list[Path] | VideoFile:
+    """The pictures (headers checked) or the video (container probed) of a control
+    source that holds frames 0 to ``last_frame``; InputError naming it otherwise."""
     if path.is_dir():
         pictures = picture_files(path)
-        if max(frame_indices) >= len(pictures):
-            raise InputError(
-                f"holds {len(pictures)} pictures, frame {max(frame_indices)} needed", path
-            )
-        frames = np.stack([read_rgb(pictures[i]) for i in frame_indices])
-    elif path.suffix.lower() in VIDEO_SUFFIXES:
+        if last_frame >= len(pictures):
+            raise InputError(f"holds {len(pictures)} pictures, frame {last_frame} needed", path)
+        for picture in pictures[: last_frame + 1]:
+            picture_size(picture)
+        return pictures
+    if path.suffix.lower() in VIDEO_SUFFIXES:
         video = VideoFile(path)
-        frames = np.stack([video.frame(i) for i in frame_indices])
+        if last_frame >= video.num_frames:
+            raise InputError(f"holds {video.num_frames} frames, frame {last_frame} needed", path)
+        return video
+    raise InputError("a control source is a video or a folder of pictures", path)
+
+
+def read_control_source(path: Path, frame_indices: list[int], size: tuple[int, int]) -> np.ndarray:
+    """Frames ``frame_indices`` of a control video or picture folder, [T,H,W,3] in [0,1]."""
+    source = check_control_source(path, max(frame_indices))
+    if isinstance(source, VideoFile):
+        frames = np.stack([source.frame(i) for i in frame_indices])
     else:
-        raise InputError("a control source is a video or a folder of pictures", path)
+        frames = np.stack([read_rgb(source[i]) for i in frame_indices])
     h, w = size
     if frames.shape[1:3] != (h, w):
         frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames])

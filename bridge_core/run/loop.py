@@ -39,6 +39,7 @@ import numpy as np
 from bridge_core.controls.build import (
     build_control_stack,
     check_clip_inputs,
+    check_control_source,
     modalities_needed,
     rgb_blurred_small,
     rgb_canny,
@@ -58,7 +59,8 @@ from bridge_core.run.manifest import Manifest, ManifestEntry
 from bridge_core.run.metrics import METRIC_PRESET, MetricReference
 from bridge_core.run.models import ResolvedModel
 from bridge_core.run.protocol import SamplingSettings
-from bridge_core.spec.models import PROMPT_MAX_CHARS, JobSpec, Variation
+from bridge_core.spec.models import PROMPT_MAX_CHARS, JobSpec, MaskRule, Variation
+from bridge_core.weights.masks import check_mask_file
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +203,18 @@ def check_job(spec: JobSpec, frames: tuple[int, int | None] | None = None) -> No
     _prompts(spec)
     dataset = open_dataset(spec.input.dataset)
     # One clip per run of frames: what is checked does not depend on the clip length.
-    for clip in dataset.clips(spec.input.cameras, None, _frame_range(spec, frames)):
+    clips = dataset.clips(spec.input.cameras, None, _frame_range(spec, frames))
+    for clip in clips:
         check_clip_inputs(clip, spec.controls)
+    last_frame = max(clip.frame_indices[-1] for clip in clips)
+    for control in spec.controls.values():
+        if not control.enabled:
+            continue
+        if control.source_path is not None:
+            check_control_source(control.source_path, last_frame)
+        for rule in control.rules:
+            if isinstance(rule, MaskRule):
+                check_mask_file(rule.mask)
     RunLock(OutputLayout(dataset, spec.output.run_name).run_dir).refuse_if_held()
 
 

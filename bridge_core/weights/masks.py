@@ -9,7 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bridge_core.datasets.files import VIDEO_SUFFIXES, decode_video, read_image, read_npy
+from bridge_core.datasets.files import (
+    VIDEO_SUFFIXES,
+    decode_video,
+    picture_size,
+    probe_video,
+    read_image,
+    read_npy,
+)
 from bridge_core.datasets.frames import picture_files
 from bridge_core.errors import InputError
 
@@ -18,12 +25,8 @@ MASK_SUFFIXES = (".npy", ".safetensors", ".pt", ".pth", *VIDEO_SUFFIXES)
 
 def read_mask_array(path: Path) -> np.ndarray:
     """The raw mask: [T,H,W] or [H,W] float32. Pictures and videos are scaled to [0,1]."""
-    if not path.exists():
-        raise InputError("mask file is missing", path)
-    if path.is_dir():
-        pictures = picture_files(path)
-        if not pictures:
-            raise InputError("mask folder holds no pictures", path)
+    pictures = _mask_pictures(path)
+    if pictures is not None:
         return np.stack([_grey(read_image(p)) for p in pictures])
     suffix = path.suffix.lower()
     if suffix in (".png", ".jpg", ".jpeg"):
@@ -39,6 +42,34 @@ def read_mask_array(path: Path) -> np.ndarray:
     raise InputError(
         f"unknown mask format {suffix!r}; use a picture folder or {MASK_SUFFIXES}", path
     )
+
+
+def check_mask_file(path: Path) -> None:
+    """InputError naming ``path`` where a mask is sure to fail when read: missing, not a
+    regular file or folder, an empty folder, a picture, .npy or video whose header says
+    it is broken. Only headers are read; the mask itself is read per clip."""
+    pictures = _mask_pictures(path)
+    if pictures is not None:
+        for picture in pictures:
+            picture_size(picture)
+    elif not path.is_file():
+        raise InputError("is not a regular file", path)
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
+        probe_video(path)
+    else:
+        picture_size(path)  # PNG and .npy headers; other kinds are read as they are
+
+
+def _mask_pictures(path: Path) -> list[Path] | None:
+    """The pictures of a mask folder, None for a mask file; InputError if it is neither."""
+    if not path.exists():
+        raise InputError("mask file is missing", path)
+    if not path.is_dir():
+        return None
+    pictures = picture_files(path)
+    if not pictures:
+        raise InputError("mask folder holds no pictures", path)
+    return pictures
 
 
 def _grey(picture: np.ndarray) -> np.ndarray:

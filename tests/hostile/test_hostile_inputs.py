@@ -585,6 +585,18 @@ def test_validate_checks_the_dataset_as_run_would(refuses, job, warehouse, tmp_p
     refuses(labels, "validate", write_yaml(tmp_path / "job.yaml", job))
 
 
+def test_validate_checks_control_sources_and_masks_as_run_would(refuses, job, tmp_path):
+    video = tmp_path / "depth.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    job["controls"]["depth"]["source"] = str(video)
+    refuses(video, "validate", write_yaml(tmp_path / "job.yaml", job))
+    del job["controls"]["depth"]["source"]
+    mask = tmp_path / "aisle.npy"
+    mask.write_bytes(_npy_header((1, 54, 96)) + b"\x00" * 100)
+    job["controls"]["edge"]["rules"] = [{"mask": str(mask), "value": 1.0}]
+    refuses(mask, "validate", write_yaml(tmp_path / "job.yaml", job))
+
+
 def test_validate_still_accepts_a_spec_whose_dataset_is_fine(cli, job, tmp_path):
     result = cli("validate", write_yaml(tmp_path / "job.yaml", job))
     assert result.exit_code == 0, result.stderr
