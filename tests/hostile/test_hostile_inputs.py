@@ -519,6 +519,16 @@ def test_corrupt_frame_late_in_the_range(refuses, job, warehouse, tmp_path):
     _run(refuses, tmp_path, job, rgb)
 
 
+def test_a_picture_broken_inside_leaves_no_run_folder(refuses, job, warehouse, tmp_path):
+    """Whole by its header, a flipped byte inside: found only when decoded, which the
+    first clip is before the run folder is made."""
+    rgb = _file(warehouse, "rgb", 0, "png")
+    data = bytearray(rgb.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    rgb.write_bytes(bytes(data))
+    _run(refuses, tmp_path, job, rgb)
+
+
 def test_a_bad_frame_is_refused_before_the_model_loads(
     refuses, job, warehouse, tmp_path, monkeypatch
 ):
