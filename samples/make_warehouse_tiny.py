@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge_core.capture.basicwriter_out import (
+from bridge_core.datasets.basicwriter_out import (
     BOUNDING_BOX_2D_DTYPE,
     BasicWriterLayout,
     BoundingBoxes2D,
@@ -53,7 +53,7 @@ from bridge_core.capture.basicwriter_out import (
     write_metadata,
     write_view,
 )
-from bridge_core.capture.basicwriter_out import (
+from bridge_core.datasets.basicwriter_out import (
     projection_matrix as _projection_matrix,
 )
 

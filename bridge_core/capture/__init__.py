@@ -1,8 +1,8 @@
 """Headless capture: Replicator BasicWriter datasets straight from USD scenes (pxr + warp).
 
 ``capture_scene`` and ``read_scene`` need the ``capture`` extra (usd-core, warp-lang); they are
-imported on first use so that ``bridge_core.capture.basicwriter_out`` (numpy + opencv only)
-works without it.
+imported on first use, so importing this package needs neither. The files are written by
+``bridge_core.datasets.basicwriter_out``, beside the BasicWriter reader.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 from pxr import Sdf, Usd, UsdGeom
 
-from bridge_core.capture.basicwriter_out import (
+from bridge_core.capture.scene import cameras_in
+from bridge_core.datasets.basicwriter_out import (
     camera_params_dict,
     projection_matrix,
     view_from_camera_to_world,
 )
-from bridge_core.capture.scene import cameras_in
 from bridge_core.errors import InputError
 
 

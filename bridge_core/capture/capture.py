@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import warp as wp
 
-from bridge_core.capture.basicwriter_out import (
+from bridge_core.capture.camera import camera_pose, find_camera
+from bridge_core.capture.raycast import RayCaster, ViewBuffers
+from bridge_core.capture.scene import Scene, read_scene
+from bridge_core.datasets.basicwriter_out import (
     RGBA,
     BasicWriterLayout,
     Segment,
@@ -28,9 +31,6 @@ from bridge_core.capture.basicwriter_out import (
     write_metadata,
     write_view,
 )
-from bridge_core.capture.camera import camera_pose, find_camera
-from bridge_core.capture.raycast import RayCaster, ViewBuffers
-from bridge_core.capture.scene import Scene, read_scene
 from bridge_core.errors import InputError
 
 SEED = 0  # replicator_global_seed in metadata.txt; also fixes the segmentation palettes

@@ -28,8 +28,8 @@ import numpy as np
 from pxr import Ar, Sdf, Tf, Usd, UsdGeom, UsdShade
 
 from bridge_core.capture import tessellate
-from bridge_core.capture.basicwriter_out import Segment
 from bridge_core.capture.tessellate import Shape
+from bridge_core.datasets.basicwriter_out import Segment
 from bridge_core.errors import InputError
 
 log = logging.getLogger(__name__)

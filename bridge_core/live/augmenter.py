@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge_core.capture.basicwriter_out import BasicWriterLayout, write_metadata
 from bridge_core.datasets.basicwriter import is_basicwriter_folder, is_render_product_folder
+from bridge_core.datasets.basicwriter_out import BasicWriterLayout, write_metadata
 from bridge_core.errors import BridgeError, InputError
 from bridge_core.live.data import parse_data, write_frame
 from bridge_core.run.layout import RUNS_FOLDER

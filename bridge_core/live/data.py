@@ -5,7 +5,7 @@ annotator names; with several, ``"<annotator>-<rpName>"``, plus ``"rp_<name>"`` 
 (``{"resolution": [w, h], "camera": ...}``), ``trigger_outputs`` and ``reference_time``.
 Fast annotator variants (``instance_id_segmentation_fast``) write under the short name, as
 BasicWriter does. Files are named and formatted exactly as BasicWriter names them, with the
-functions of :mod:`bridge_core.capture.basicwriter_out`, so the run loop reads them back
+functions of :mod:`bridge_core.datasets.basicwriter_out`, so the run loop reads them back
 like any Replicator capture.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge_core.capture.basicwriter_out import (
+from bridge_core.datasets.basicwriter_out import (
     BasicWriterLayout,
     write_json,
     write_png_rgba,

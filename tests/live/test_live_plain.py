@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from live_data import FRAMES, annotator_data
+from live_data import FRAMES, RENDER_PRODUCTS, annotator_data
 
 from bridge_core.datasets.files import read_rgb
 from bridge_core.errors import InputError, SpecError
@@ -145,3 +145,22 @@ def test_model_notes_say_when_torch_is_installed_twice(tmp_path, monkeypatch, re
     (note,) = model.notes
     assert "torch is installed" in note and "Troubleshooting" in note
     assert note.index(str(folders[0])) < note.index(str(folders[1]))  # import order
+
+
+def test_ground_truth_is_not_written_through_a_link_that_leads_out(
+    tmp_path, recording, multi_frames
+):
+    """The capture folder's rgb folder links to another dataset: the writer refuses it
+    and that dataset stays as it was."""
+    elsewhere = tmp_path / "someone_elses_rgb"
+    elsewhere.mkdir()
+    root = tmp_path / "cap"
+    (root / RENDER_PRODUCTS[0]).mkdir(parents=True)
+    (root / RENDER_PRODUCTS[0] / "rgb").symlink_to(elsewhere)
+    spec = live_spec(root, controls={"edge": {}}, variations=VARIATIONS)
+    live = LiveAugmenter(spec, recording[1])
+    with pytest.raises(InputError, match="symbolic link"):
+        for data in multi_frames:
+            live.write(data)
+        live.close()
+    assert list(elsewhere.iterdir()) == []

@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bridge_core.outputs import PNG_COMPRESSION, png_flags
+from bridge_core.outputs import PNG_COMPRESSION, check_inside, png_flags
 
 RGBA = tuple[int, int, int, int]
 
@@ -65,10 +65,13 @@ class BasicWriterLayout:
     def file(
         self, render_product: str, annotator: str, frame: int, kind: str = "", ext: str = "json"
     ) -> Path:
-        """``[<rp>/<annotator>/]<annotator>[_<kind>]_NNNN.<ext>``, parent folder created."""
+        """``[<rp>/<annotator>/]<annotator>[_<kind>]_NNNN.<ext>``, parent folder created;
+        OutsideOutputError where a link would lead it out of ``root``."""
         folder = self.root if self.flat else self.root / render_product / annotator
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{annotator}{'_' + kind if kind else ''}_{frame:04d}.{ext}"
+        check_inside(folder, self.root).mkdir(parents=True, exist_ok=True)
+        path = folder / f"{annotator}{'_' + kind if kind else ''}_{frame:04d}.{ext}"
+        check_inside(path, self.root)
+        return path
 
 
 def color_key(color: Sequence[int]) -> str:
