@@ -20,6 +20,7 @@ import numpy as np
 import typer
 
 from bridge_core.errors import BridgeError, InputError
+from bridge_core.outputs import check_inside, write_bytes_atomic
 from bridge_core.terminal import console, progress_bar
 from bridge_core.train.data import (
     HELD_OUT_SEED,
@@ -288,10 +289,11 @@ def _train(
         "final_loss": {p: float(np.mean(v[-50:])) for p, v in losses.items()},
         "losses": losses,
     }
-    history_path.write_text(json.dumps(record))
+    write_bytes_atomic(history_path, json.dumps(record).encode(), workdir)
     plot_losses(losses, workdir / "loss.png")
-    # The model is written: the run is complete and nothing is left to resume.
-    shutil.rmtree(workdir / CHECKPOINT_DIR, ignore_errors=True)
+    # The model is written: the run is complete and nothing is left to resume. Through
+    # the guard: a checkpoint folder linked elsewhere is not emptied.
+    shutil.rmtree(check_inside(workdir / CHECKPOINT_DIR, workdir), ignore_errors=True)
     for phase, seconds in history.seconds.items():
         steps = len(history.losses[phase])
         console.print(
