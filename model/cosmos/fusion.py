@@ -109,8 +109,19 @@ def accumulate(
     (None for the first branch). Summing in fp32 keeps several bf16 branches from
     losing each other's small contributions.
     """
-    scale = weight.to(residuals[0].device)[None, :, None]  # [N] -> [1, N, 1]
-    scaled = [r.float() * scale for r in residuals]
+    scale = weight.to(residuals[0].device, torch.float32)[None, :, None]  # [N] -> [1, N, 1]
     if fused is None:
-        return scaled
-    return [f.add_(s) for f, s in zip(fused, scaled, strict=True)]
+        fused = [torch.zeros(r.shape, dtype=torch.float32, device=r.device) for r in residuals]
+    # In place, one block at a time: at 720p x 93 frames one block's residual is 330 MB in
+    # bf16, so fp32 copies of every block at once would cost gigabytes.
+    for f, r in zip(fused, residuals, strict=True):
+        f.addcmul_(r, scale)
+    return fused
+
+
+def to_base_dtype(fused: list[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
+    """The fp32 sums as ``dtype`` for the base model, replaced block by block in ``fused``
+    itself, so the fp32 and the cast copy of every block are never alive together."""
+    for i, f in enumerate(fused):
+        fused[i] = f.to(dtype)
+    return fused

@@ -140,6 +140,21 @@ def _origin(sources: list[str | Path], folder: Path) -> Origin:
     return "nvidia"
 
 
+def vae_dtype(folder: Path, dtype: torch.dtype) -> torch.dtype:
+    """The VAE's dtype for a model run in ``dtype``: fp32 where its weights are stored in
+    fp32 (diffusers saves the Wan VAE so beside a bf16 transformer, and its decoder is
+    meant to run in it), ``dtype`` otherwise."""
+    from safetensors import safe_open
+
+    weights = sorted(folder.glob("*.safetensors"))
+    if weights:
+        with safe_open(str(weights[0]), "pt") as file:
+            names = list(file.keys())
+            if names and file.get_slice(names[0]).get_dtype() == "F32":
+                return torch.float32
+    return dtype
+
+
 def load_transfer_model(
     source: str | Path = DEFAULT_REPO,
     controls: tuple[str, ...] = CONTROL_NAMES,
@@ -155,8 +170,8 @@ def load_transfer_model(
     source: a hub id (``revision`` applies) or a local folder (ours or the hub layout).
     branch_sources: control -> hub id or folder; by default each branch comes from ``source``
     (folder: controlnet/<control>/; hub: revision diffusers/controlnet/general/<control>).
-    dtype: default bf16 on a GPU, fp32 on a CPU (the VAE too: mixed dtypes break the
-    branches' patch embedding).
+    dtype: default bf16 on a GPU, fp32 on a CPU; the VAE stays fp32 where it is stored so
+    (:func:`vae_dtype`).
     """
     unknown = set(controls) - set(CONTROL_NAMES)
     if unknown:
@@ -168,9 +183,9 @@ def load_transfer_model(
     marker_file = folder / MARKER_FILE
     marker = json.loads(marker_file.read_text()) if marker_file.exists() else {}
 
-    def load(cls: type, path: Path) -> torch.nn.Module:
+    def load(cls: type, path: Path, as_dtype: torch.dtype = dtype) -> torch.nn.Module:
         check_safetensors(path)
-        return cls.from_pretrained(path, torch_dtype=dtype, use_safetensors=True)
+        return cls.from_pretrained(path, torch_dtype=as_dtype, use_safetensors=True)
 
     branches = {}
     for control in controls:
@@ -213,7 +228,7 @@ def load_transfer_model(
 
     return CosmosTransferModel(
         transformer=load(CosmosTransformer3DModel, folder / "transformer"),
-        vae=load(AutoencoderKLWan, folder / "vae"),
+        vae=load(AutoencoderKLWan, folder / "vae", vae_dtype(folder / "vae", dtype)),
         branches=branches,
         scheduler=UniPCMultistepScheduler.from_pretrained(folder / "scheduler"),
         frames_per_chunk=marker.get("frames_per_chunk", DEFAULT_FRAMES_PER_CHUNK),

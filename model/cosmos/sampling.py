@@ -96,12 +96,12 @@ def _velocity(
             return_dict=False,
         )[0]
         fused = fusion.accumulate(fused, residuals, weight)
-    dtype = transformer.dtype
+    base_residuals = None if fused is None else fusion.to_base_dtype(fused, transformer.dtype)
     out = transformer(
         hidden_states=in_latents,
         timestep=in_timestep,
         encoder_hidden_states=context,
-        block_controlnet_hidden_states=None if fused is None else [f.to(dtype) for f in fused],
+        block_controlnet_hidden_states=base_residuals,
         condition_mask=cond_mask,
         padding_mask=padding_mask,
         return_dict=False,
@@ -227,8 +227,10 @@ def sample(
                 continue
             control = _fit_frames(branch.video[:, :, start:end], frames_per_chunk, 2)
             branch_gen = torch.Generator().set_state(branch_state)
-            control_latent = encode(control, branch_gen).to(t_dtype)
-            active.append((branch.model, (control_latent - mean_v) / std_v, weight.to(device)))
+            # Normalised in fp32, then cast: the VAE may be fp32 beside a bf16 transformer
+            # (diffusers saves the Wan VAE so), and the branches take their own dtype.
+            control_latent = ((encode(control, branch_gen).float() - mean_f) / std_f).to(t_dtype)
+            active.append((branch.model, control_latent, weight.to(device)))
 
         # 5. Denoise.
         on_phase("denoise")

@@ -1,0 +1,65 @@
+"""Defects of the real-size GPU path, reproduced on a CPU with the tiny preset."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from conftest import stack
+
+from bridge_core.run.protocol import SamplingSettings
+from transfer_model import CosmosTransferModel
+
+ONE_STEP = SamplingSettings(num_steps=1, guidance=0.0)
+
+
+def test_bf16_transformer_with_an_fp32_vae(embeds) -> None:
+    """diffusers saves the Wan VAE in fp32 beside a bf16 transformer: the control latents
+    must be normalised in the VAE's precision and handed to the branches in theirs."""
+    model = CosmosTransferModel.from_preset("tiny", ("edge",), zero_init_branches=False)
+    model.transformer.to(torch.bfloat16)
+    for branch in model.branches.values():
+        branch.to(torch.bfloat16)
+    assert model.vae.dtype == torch.float32
+    frames = model.generate(stack({"edge": 1.0}, 5), *embeds, 0, ONE_STEP)
+    assert frames.shape == (5, 64, 64, 3) and frames.dtype == np.uint8
+
+
+def test_a_vae_stored_in_fp32_loads_in_fp32_beside_a_bf16_model(tmp_path, embeds) -> None:
+    from transfer_model.cosmos.loading import load_transfer_model
+
+    CosmosTransferModel.from_preset("tiny", ("edge",), zero_init_branches=False).save_pretrained(
+        tmp_path / "model"
+    )
+    model = load_transfer_model(tmp_path / "model", ("edge",), device="cpu", dtype=torch.bfloat16)
+    assert model.transformer.dtype == model.branches["edge"].dtype == torch.bfloat16
+    assert model.vae.dtype == torch.float32
+    frames = model.generate(stack({"edge": 1.0}, 5), *embeds, 0, ONE_STEP)
+    assert frames.shape == (5, 64, 64, 3)
+
+
+def test_fusion_sums_in_fp32_in_place_and_hands_the_base_its_dtype() -> None:
+    """At 720p x 93 frames a block's residual is 330 MB in bf16: the sums are added into in
+    place, and cast for the base block by block, never holding both copies of every block."""
+    import gc
+    import weakref
+
+    from transfer_model.cosmos import fusion
+
+    g = torch.Generator().manual_seed(0)
+    branches = [[torch.randn(1, 12, 8, generator=g).bfloat16() for _ in range(3)] for _ in range(2)]
+    weights = [torch.rand(12, generator=g) for _ in branches]
+    expected = [
+        sum(b[i].float() * w[None, :, None] for b, w in zip(branches, weights, strict=True))
+        for i in range(3)
+    ]
+    fused = fusion.accumulate(None, branches[0], weights[0])
+    first = [id(f) for f in fused]
+    fused = fusion.accumulate(fused, branches[1], weights[1])
+    assert [id(f) for f in fused] == first, "the second branch made new sums"
+    assert all(f.dtype == torch.float32 for f in fused)
+    torch.testing.assert_close(fused, expected, rtol=1e-6, atol=1e-6)
+    sums = [weakref.ref(f) for f in fused]
+    handed = fusion.to_base_dtype(fused, torch.bfloat16)
+    gc.collect()
+    assert all(t.dtype == torch.bfloat16 for t in handed)
+    assert all(ref() is None for ref in sums), "an fp32 sum outlived its hand-over"
