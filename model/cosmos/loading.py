@@ -216,7 +216,7 @@ def load_transfer_model(
 
         def load_encoder() -> CosmosReasonEncoder:
             path = _resolve(encoder["id"], encoder["revision"], _ENCODER_PATTERNS)
-            return CosmosReasonEncoder.from_pretrained(path, device, dtype)
+            return CosmosReasonEncoder.from_pretrained(path, device, dtype, memory)
 
         prompt_cache = PromptEmbeddingCache(
             encoder_id=encoder["id"],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,12 +193,13 @@ class CosmosTransferModel:
         A negative prompt of None means Cosmos-Transfer's default one (when guidance > 0).
         """
         self.check_inputs(controls, settings)
-        for text in (prompt, negative_prompt):
-            if isinstance(text, str) and not self.safety_checker.check_text_safety(text):
-                raise GuardrailBlockedError(
-                    f"the guardrail rejected the prompt {text!r}; "
-                    "change it to comply with NVIDIA's model license"
-                )
+        with self._checker_on_device():
+            for text in (prompt, negative_prompt):
+                if isinstance(text, str) and not self.safety_checker.check_text_safety(text):
+                    raise GuardrailBlockedError(
+                        f"the guardrail rejected the prompt {text!r}; "
+                        "change it to comply with NVIDIA's model license"
+                    )
         if negative_prompt is None and settings.guidance > 0:
             negative_prompt = DEFAULT_NEGATIVE_PROMPT
         if negative_prompt is None:
@@ -234,12 +237,28 @@ class CosmosTransferModel:
             device=self.device,
             on_phase=self.placement.enter,
         )
-        frames = self.safety_checker.check_video_safety(frames_to_uint8(result.video))
+        with self._checker_on_device():
+            frames = self.safety_checker.check_video_safety(frames_to_uint8(result.video))
         if frames is None:
             raise GuardrailBlockedError(
                 "the guardrail rejected the generated video; no frames were kept"
             )
         return frames
+
+    @contextlib.contextmanager
+    def _checker_on_device(self) -> Iterator[None]:
+        """The guardrail's models on the execution device while they check, in CPU memory
+        otherwise (as diffusers' Cosmos pipelines do): they are large, and denoising
+        needs the GPU."""
+        move = getattr(self.safety_checker, "to", None)
+        if move is None or self.device.type == "cpu":
+            yield
+            return
+        move(self.device)
+        try:
+            yield
+        finally:
+            move("cpu")
 
     def save_pretrained(self, folder: str | Path) -> None:
         """Write every model as safetensors, with the marker that loading reads back."""

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import torch
 from safetensors.torch import load_file, save_file
 
+from transfer_model.cosmos.memory import MemoryPolicy
+
 # Prompt length of the hash encoder's embeddings (the default model was trained on it).
 HASH_PROMPT_TOKENS = 128
 SYSTEM_PROMPT = "You are a helpful assistant who will provide prompts to an image generator."
@@ -98,6 +100,19 @@ class PromptEmbeddingCache:
         return [found[p] for p in prompts]
 
 
+def encoder_placement(
+    device: torch.device, dtype: torch.dtype, memory: MemoryPolicy
+) -> tuple[bool, torch.dtype]:
+    """(streamed, dtype) of the 7B text encoder (16 GB in bf16) on ``device``.
+
+    Under an offloading memory policy on a GPU its weights wait in CPU memory and stream
+    to the GPU one layer at a time, so a cache miss fits on a 16 GB card beside Isaac
+    Sim. On a CPU it runs in bf16 whatever the transformer's dtype: 30 GB in fp32.
+    """
+    streamed = device.type != "cpu" and memory in ("model_offload", "group_offload")
+    return streamed, torch.bfloat16 if device.type == "cpu" else dtype
+
+
 class CosmosReasonEncoder:
     """Cosmos-Reason1 (Qwen2.5-VL) as Cosmos-Transfer2.5 reads it.
 
@@ -107,22 +122,43 @@ class CosmosReasonEncoder:
     projection maps to 1024.
     """
 
-    def __init__(self, model: Any, tokenizer: Any):
+    def __init__(self, model: Any, tokenizer: Any, device: torch.device | str | None = None):
         self.model = model
         self.tokenizer = tokenizer
+        # Where the inputs go: the GPU also when the weights wait in CPU memory (streamed).
+        self.device = torch.device(device) if device is not None else None
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | Path, device: torch.device | str, dtype: torch.dtype
+        cls,
+        folder: str | Path,
+        device: torch.device | str,
+        dtype: torch.dtype,
+        memory: MemoryPolicy = "none",
     ) -> CosmosReasonEncoder:
-        """Load from a pipeline folder with text_encoder/ and tokenizer/ (safetensors only)."""
+        """Load from a pipeline folder with text_encoder/ and tokenizer/ (safetensors only),
+        placed as :func:`encoder_placement` says for ``memory``."""
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
+        device = torch.device(device)
+        streamed, dtype = encoder_placement(device, dtype, memory)
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
             folder, subfolder="text_encoder", torch_dtype=dtype, use_safetensors=True
-        ).to(device)
+        )
+        if streamed:
+            from diffusers.hooks import apply_group_offloading
+
+            apply_group_offloading(
+                model,
+                onload_device=device,
+                offload_device=torch.device("cpu"),
+                offload_type="block_level",
+                num_blocks_per_group=1,
+            )
+        else:
+            model.to(device)
         tokenizer = AutoTokenizer.from_pretrained(folder, subfolder="tokenizer")
-        return cls(model.eval(), tokenizer)
+        return cls(model.eval(), tokenizer, device)
 
     def token_ids(self, prompt: str, max_length: int) -> list[int]:
         """The chat-templated, padded or truncated ids of one prompt."""
@@ -145,7 +181,7 @@ class CosmosReasonEncoder:
     @torch.no_grad()
     def encode(self, prompts: list[str], max_length: int) -> torch.Tensor:
         """-> [B, max_length, layers * hidden]"""
-        device = next(self.model.parameters()).device
+        device = self.device or next(self.model.parameters()).device
         ids = torch.tensor([self.token_ids(p, max_length) for p in prompts], device=device)
         hidden = self.model(ids, output_hidden_states=True).hidden_states
         # hidden[0] is the token embedding; the layers' outputs follow.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from conftest import stack
 
@@ -63,3 +64,39 @@ def test_fusion_sums_in_fp32_in_place_and_hands_the_base_its_dtype() -> None:
     gc.collect()
     assert all(t.dtype == torch.bfloat16 for t in handed)
     assert all(ref() is None for ref in sums), "an fp32 sum outlived its hand-over"
+
+
+def test_the_text_encoder_streams_under_offloading_and_is_bf16_on_a_cpu() -> None:
+    """The 7B encoder is 16 GB in bf16: under an offloading policy it must not be put on
+    a 16 GB card whole, and on a CPU it must not load in fp32 (30 GB)."""
+    from transfer_model.cosmos.prompts import encoder_placement
+
+    cuda, cpu, bf16 = torch.device("cuda"), torch.device("cpu"), torch.bfloat16
+    assert encoder_placement(cuda, bf16, "model_offload") == (True, bf16)
+    assert encoder_placement(cuda, bf16, "group_offload") == (True, bf16)
+    assert encoder_placement(cuda, bf16, "none") == (False, bf16)
+    assert encoder_placement(cpu, torch.float32, "none") == (False, bf16)
+
+
+def test_the_guardrail_checks_on_the_execution_device_and_leaves_it(embeds) -> None:
+    """NVIDIA's checker holds large models: on the GPU while it checks, in CPU memory
+    while the transformer denoises."""
+    from transfer_model.cosmos.errors import GuardrailBlockedError
+
+    class Checker:
+        def __init__(self) -> None:
+            self.moves: list[str] = []
+
+        def to(self, device: torch.device | str) -> None:
+            self.moves.append(str(device))
+
+        def check_text_safety(self, prompt: str) -> bool:
+            self.moves.append("checked")
+            return False
+
+    checker = Checker()
+    model = CosmosTransferModel.from_preset("tiny", ("edge",), safety_checker=checker)
+    model.device = torch.device("cuda")  # only the checker moves before the refusal
+    with pytest.raises(GuardrailBlockedError):
+        model.generate(stack({"edge": 1.0}, 5), "a prompt", *embeds[1:], 0, ONE_STEP)
+    assert checker.moves == ["cuda", "checked", "cpu"]
