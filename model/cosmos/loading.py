@@ -208,7 +208,9 @@ def load_transfer_model(
         width = CosmosTransformer3DModel.load_config(folder / "transformer")["text_embed_dim"]
         prompt_cache = hash_prompt_cache(width, encoder["max_length"], prompt_cache_dir)
         encoder = {}
-    elif (folder / "text_encoder").is_dir():
+    elif Path(source).is_dir() and (folder / "text_encoder").is_dir():
+        # A folder the user gave. A hub snapshot gains text_encoder/ once the encoder is
+        # downloaded, and must keep its hub id: the prompt cache is keyed by it.
         encoder = {"id": str(folder), "revision": None}
     elif not encoder and not Path(source).is_dir():
         encoder = {"id": str(source), "revision": revision}

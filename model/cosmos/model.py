@@ -22,7 +22,7 @@ from bridge_core.controls.stack import CONTROL_NAMES, ControlStack
 from bridge_core.run.protocol import ModelRequirements, SamplingSettings
 from transfer_model.cosmos import configs, sampling
 from transfer_model.cosmos.errors import GuardrailBlockedError
-from transfer_model.cosmos.fusion import TokenGrid
+from transfer_model.cosmos.fusion import ENCODER_FRAME_GROUP, TokenGrid
 from transfer_model.cosmos.guardrail import Origin, SafetyChecker, checker_for
 from transfer_model.cosmos.memory import MemoryPolicy, Placement
 from transfer_model.cosmos.prompts import PromptEmbeddingCache
@@ -77,6 +77,12 @@ class CosmosTransferModel:
             raise ValueError(f"branches {sorted(unknown)} are not controls; known: {CONTROL_NAMES}")
         self.transformer, self.vae, self.scheduler = transformer.eval(), vae.eval(), scheduler
         self.branches = {name: branches[name].eval() for name in CONTROL_NAMES if name in branches}
+        if frames_per_chunk < 1 or (frames_per_chunk - 1) % ENCODER_FRAME_GROUP:
+            raise ValueError(
+                f"frames_per_chunk={frames_per_chunk} is not 1 + {ENCODER_FRAME_GROUP}k "
+                f"(1, 5, 9, ..., 93): the Wan VAE encodes frame 0 alone, then groups of "
+                f"{ENCODER_FRAME_GROUP} (frames_per_chunk in the model folder's {MARKER_FILE})"
+            )
         self.frames_per_chunk = frames_per_chunk
         self.origin = origin
         self.prompt_cache = prompt_cache

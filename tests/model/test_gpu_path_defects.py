@@ -100,3 +100,36 @@ def test_the_guardrail_checks_on_the_execution_device_and_leaves_it(embeds) -> N
     with pytest.raises(GuardrailBlockedError):
         model.generate(stack({"edge": 1.0}, 5), "a prompt", *embeds[1:], 0, ONE_STEP)
     assert checker.moves == ["cuda", "checked", "cpu"]
+
+
+def test_the_prompt_cache_key_survives_the_encoder_download(tmp_path, monkeypatch) -> None:
+    """A hub snapshot gains text_encoder/ once the encoder has been downloaded into it;
+    the model must still be keyed by its hub id, or every cached prompt misses again and
+    the keys become this machine's paths."""
+    from transfer_model.cosmos import loading
+
+    snapshot = tmp_path / "hub" / "snapshots" / "abc123"
+    CosmosTransferModel.from_preset("tiny", ("edge",)).save_pretrained(snapshot)
+    monkeypatch.setattr(loading, "fetch", lambda repo_id, revision, patterns: snapshot)
+
+    def encoder_id() -> str:
+        model = loading.load_transfer_model("someone/tiny-transfer", ("edge",), device="cpu")
+        return model.prompt_cache.encoder_id
+
+    before = encoder_id()
+    (snapshot / "text_encoder").mkdir()  # the encoder, downloaded on a first cache miss
+    assert encoder_id() == before == "someone/tiny-transfer"
+
+
+@pytest.mark.parametrize("frames", [0, 6, 92])
+def test_a_chunk_length_the_vae_cannot_take_is_refused_at_load(tmp_path, frames) -> None:
+    import json
+
+    from transfer_model.cosmos.loading import load_transfer_model
+
+    folder = tmp_path / "model"
+    CosmosTransferModel.from_preset("tiny", ("edge",)).save_pretrained(folder)
+    marker = folder / "transfer_model.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "frames_per_chunk": frames}))
+    with pytest.raises(ValueError, match=rf"frames_per_chunk={frames} is not 1 \+ 4k"):
+        load_transfer_model(folder, ("edge",), device="cpu")
