@@ -2,7 +2,9 @@
 
 The real model (Cosmos-Transfer2.5-2B) is loaded from its checkpoint; these presets build
 the same classes at toy sizes, as diffusers' own tests do, so the sampling loop, the
-fusion and the benchmarks run on a CPU with no download.
+fusion and the benchmarks run on a CPU with no download. The "2b" preset is the real
+model's architecture (random weights): build it under ``with torch.device("meta"):`` to
+count parameters without allocating them, or under a CUDA device to benchmark it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,17 @@ class ModelPreset:
     # Which of those downsampling stages also halve time (Wan2.1: the last two, 4x).
     vae_temporal_downsample: tuple[bool, ...] = (False, True, True)
     patch_size: tuple[int, int, int] = (1, 2, 2)  # latents (t, h, w) per transformer token
+    # What the real-size "2b" preset needs; the defaults are what every toy preset had.
+    vae_num_res_blocks: int = 1  # residual blocks per VAE stage (Wan2.1: 2)
+    rope_scale: tuple[float, float, float] = (2.0, 1.0, 1.0)
+    learnable_pos_embed: bool = True  # extra_pos_embed_type "learnable", else None
+    img_context_num_tokens: int = 4
+    # Width of the prompt embeddings when the models project them down to
+    # text_embed_dim first (use_crossattn_projection); None: no projection.
+    crossattn_proj_in_channels: int | None = None
+    # The branch pads its control latents with zeros up to this minus 2 channels, then
+    # adds the condition and padding masks (diffusers' CosmosControlNetModel).
+    branch_in_channels: int = LATENT_CHANNELS + 2
 
     @property
     def width(self) -> int:
@@ -53,6 +66,22 @@ class ModelPreset:
     def num_branch_blocks(self) -> int:
         """One branch block per injection point."""
         return math.ceil(self.num_layers / self.inject_every)
+
+    @property
+    def prompt_embed_dim(self) -> int:
+        """Width of the prompt embeddings the models take."""
+        return self.crossattn_proj_in_channels or self.text_embed_dim
+
+    def text_projection_kwargs(self) -> dict:
+        """The cross-attention projection's arguments, only when there is one, so the
+        toy presets' configs stay as they were."""
+        if self.crossattn_proj_in_channels is None:
+            return {}
+        return {
+            "use_crossattn_projection": True,
+            "crossattn_proj_in_channels": self.crossattn_proj_in_channels,
+            "encoder_hidden_states_channels": self.text_embed_dim,
+        }
 
 
 # The shipped default model (trained, see bridge_core/train): "small" narrowed to fit
@@ -113,6 +142,37 @@ MODEL_PRESETS: dict[str, ModelPreset] = {
         patch_size=(1, 4, 4),
         max_size=(16, 64, 64),
     ),
+    # nvidia/Cosmos-Transfer2.5-2B at its published size, random weights (a checkpoint
+    # supplies the real ones): diffusers' scripts/convert_cosmos_to_diffusers.py
+    # (huggingface/diffusers 58eb52c), TRANSFORMER_CONFIGS["Cosmos-2.5-Transfer-General-2B"]
+    # and CONTROLNET_CONFIGS["Cosmos-2.5-Transfer-General-2B"]; the VAE is the one that
+    # script copies, Wan-AI/Wan2.1-T2V-1.3B-Diffusers vae/config.json (base_dim 96,
+    # dim_mult [1, 2, 4, 4], num_res_blocks 2, temperal_downsample [false, true, true],
+    # z_dim 16, no attn_scales: AutoencoderKLWan's defaults). 93 frames per chunk and
+    # 1280x704 are Cosmos2_5_TransferPipeline's defaults.
+    "2b": ModelPreset(
+        num_layers=28,
+        num_heads=16,
+        head_dim=128,
+        inject_every=7,  # controlnet_block_every_n; 4 branch blocks (n_controlnet_blocks)
+        text_embed_dim=1024,
+        mlp_ratio=4.0,
+        adaln_lora_dim=256,
+        vae_base_dim=96,
+        vae_dim_mult=(1, 2, 4, 4),
+        vae_temporal_downsample=(False, True, True),
+        vae_num_res_blocks=2,
+        max_size=(128, 240, 240),
+        patch_size=(1, 2, 2),
+        frames_per_chunk=93,
+        img_context_dim=1152,  # img_context_dim_in; img_context_dim_out 2048 = width
+        img_context_num_tokens=256,
+        rope_scale=(1.0, 3.0, 3.0),
+        learnable_pos_embed=False,  # extra_pos_embed_type None
+        # Qwen2.5-VL-7B's hidden states of all 28 layers, concatenated (28 x 3584).
+        crossattn_proj_in_channels=100352,
+        branch_in_channels=130,
+    ),
 }
 
 
@@ -146,13 +206,14 @@ def build_transformer(preset: ModelPreset) -> CosmosTransformer3DModel:
         adaln_lora_dim=preset.adaln_lora_dim,
         max_size=preset.max_size,
         patch_size=preset.patch_size,
-        rope_scale=(2.0, 1.0, 1.0),
+        rope_scale=preset.rope_scale,
         concat_padding_mask=True,
-        extra_pos_embed_type="learnable",
+        extra_pos_embed_type="learnable" if preset.learnable_pos_embed else None,
         controlnet_block_every_n=preset.inject_every,
         img_context_dim_in=preset.img_context_dim,
-        img_context_num_tokens=4,
+        img_context_num_tokens=preset.img_context_num_tokens,
         img_context_dim_out=preset.width,
+        **preset.text_projection_kwargs(),
     )
 
 
@@ -167,8 +228,8 @@ def build_branch(preset: ModelPreset, zero_init: bool = True) -> CosmosControlNe
     ensure_padding_mask_resize()
     branch = CosmosControlNetModel(
         n_controlnet_blocks=preset.num_branch_blocks,
-        # control latents + condition mask + padding mask
-        in_channels=LATENT_CHANNELS + 2,
+        # control latents (zero-padded to in_channels - 2) + condition mask + padding mask
+        in_channels=preset.branch_in_channels,
         latent_channels=LATENT_CHANNELS + 2,
         model_channels=preset.width,
         num_attention_heads=preset.num_heads,
@@ -178,10 +239,11 @@ def build_branch(preset: ModelPreset, zero_init: bool = True) -> CosmosControlNe
         adaln_lora_dim=preset.adaln_lora_dim,
         patch_size=preset.patch_size,
         max_size=preset.max_size,
-        rope_scale=(2.0, 1.0, 1.0),
-        extra_pos_embed_type="learnable",
+        rope_scale=preset.rope_scale,
+        extra_pos_embed_type="learnable" if preset.learnable_pos_embed else None,
         img_context_dim_in=preset.img_context_dim,
         img_context_dim_out=preset.width,
+        **preset.text_projection_kwargs(),
     )
     if zero_init:
         with torch.no_grad():
@@ -206,7 +268,7 @@ def build_vae(preset: ModelPreset) -> AutoencoderKLWan:
         base_dim=preset.vae_base_dim,
         z_dim=LATENT_CHANNELS,
         dim_mult=list(preset.vae_dim_mult),
-        num_res_blocks=1,
+        num_res_blocks=preset.vae_num_res_blocks,
         temperal_downsample=downsample,
         scale_factor_temporal=2 ** sum(downsample),
         scale_factor_spatial=2 ** len(downsample),
