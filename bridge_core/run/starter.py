@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bridge_core.controls.build import check_clip_inputs
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.types import (
     DEPTH,
@@ -110,6 +111,8 @@ def starter_spec(
     controls = default_controls(data)
     if not controls:
         raise InputError("has nothing to build a control from", dataset_path)
+    for clip in data.clips():  # a spec that run would refuse for its data is not written
+        check_clip_inputs(clip, controls)
     cameras = list(data.cameras.values())
     first = min(c.frames[0].index for c in cameras)
     stop = max(c.frames[-1].index for c in cameras) + 1

@@ -563,6 +563,13 @@ def test_init_keeps_class_names_with_line_breaks_inside_comments(cli, warehouse,
     assert cli("validate", spec).exit_code == 0
 
 
+def test_init_writes_no_spec_for_a_dataset_run_would_refuse(refuses, warehouse, tmp_path):
+    rgb = _file(warehouse, "rgb", 3, "png")
+    rgb.unlink()
+    spec = tmp_path / "job.yaml"
+    refuses(rgb, "init", warehouse, "-o", spec, absent=(spec,))
+
+
 def test_inspect_names_a_truncated_picture(refuses, warehouse):
     rgb = _file(warehouse, "rgb", 5, "png")
     rgb.write_bytes(rgb.read_bytes()[:300])
