@@ -1,7 +1,9 @@
 """Seconds per denoising step with 1, 2 and 4 control branches on a random preset model.
 
 Also prints the share of a step spent resizing weight maps and fusing residuals, and
-peak memory. Usage: python bench/model.py [--preset small|tiny] [--steps N]
+peak memory, and on a CPU the time of one generation against diffusers'
+Cosmos2_5_TransferPipeline on the same modules. Usage: python bench/model.py
+[--preset small|tiny] [--steps N]
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from diffusers import UniPCMultistepScheduler
 
 from bridge_core.controls.stack import CONTROL_NAMES, ControlStack
 from bridge_core.run.protocol import SamplingSettings
@@ -78,6 +81,69 @@ def run(model: CosmosTransferModel, branches: int, steps: int, size: int, device
     return per_step, fusion_per_step / per_step
 
 
+def versus_diffusers(
+    model: CosmosTransferModel, size: int, steps: int, repeats: int
+) -> tuple[float, float]:
+    """(ours, diffusers') best-of-``repeats`` seconds for the same generation: one branch
+    (edge) with a uniform map of ones, guidance 3, diffusers' Cosmos2_5_TransferPipeline
+    on the very same modules, prompt embeddings passed to both."""
+    from diffusers import Cosmos2_5_TransferPipeline
+
+    from transfer_model import PassThroughChecker
+
+    class Checker(PassThroughChecker):
+        def to(self, *args: object, **kwargs: object) -> Checker:  # the pipeline moves it
+            return self
+
+    frames = model.frames_per_chunk
+    rng = np.random.default_rng(0)
+    video = rng.random((frames, size, size, 3), dtype=np.float32)
+    controls = ControlStack(
+        videos={"edge": video}, weights={"edge": np.ones((frames, size, size), np.float32)}
+    )
+    dim = model.transformer.config.text_embed_dim
+    prompt, negative = torch.randn(1, 32, dim), torch.randn(1, 32, dim)
+    pipe = Cosmos2_5_TransferPipeline(
+        text_encoder=None,
+        tokenizer=None,
+        transformer=model.transformer,
+        vae=model.vae,
+        scheduler=UniPCMultistepScheduler.from_config(model.scheduler.config),
+        controlnet=model.branches["edge"],
+        safety_checker=Checker(),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    settings = SamplingSettings(num_steps=steps, guidance=3.0)
+
+    def ours() -> None:
+        model.generate(controls, prompt, negative, 0, settings)
+
+    def theirs() -> None:
+        pipe(
+            controls=video[None],
+            prompt_embeds=prompt,
+            negative_prompt_embeds=negative,
+            height=size,
+            width=size,
+            num_frames_per_chunk=frames,
+            num_inference_steps=steps,
+            guidance_scale=3.0,
+            generator=torch.Generator().manual_seed(0),
+            output_type="latent",
+        )
+
+    def best(fn: Callable[[], None]) -> float:
+        fn()  # warm-up
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
+        return min(runs)
+
+    return best(ours), best(theirs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", choices=sorted(MODEL_PRESETS), default="small")
@@ -102,6 +168,13 @@ def main() -> None:
         run(model, branches, 1, args.size, device)  # warm-up
         per_step, share = run(model, branches, args.steps, args.size, device)
         print(f"branches={branches}  {per_step * 1e3:8.1f} ms/step  fusion {share:6.2%} of a step")
+    if device == "cpu":
+        ours, theirs = versus_diffusers(model, args.size, steps=8, repeats=5)
+        print(
+            f"one branch, uniform map, {model.frames_per_chunk} frames, 8 steps, guidance 3, "
+            f"best of 5: ours {ours:.2f} s, diffusers' Cosmos2_5_TransferPipeline "
+            f"{theirs:.2f} s: ours takes {ours / theirs:.2f}x its time"
+        )
     if device == "cuda":
         print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(

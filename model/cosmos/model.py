@@ -242,6 +242,8 @@ class CosmosTransferModel:
             num_cond_frames=settings.num_conditional_frames,
             device=self.device,
             on_phase=self.placement.enter,
+            # Twice the activations in one forward: only where the models are not offloaded.
+            batch_guidance=self.placement.policy in ("none", "vae_tiling"),
         )
         with self._checker_on_device():
             frames = self.safety_checker.check_video_safety(frames_to_uint8(result.video))

@@ -110,6 +110,21 @@ def _velocity(
     return gt_velocity + out * (1 - cond_mask)
 
 
+def _two_contexts(
+    context: torch.Tensor | tuple[torch.Tensor, ...],
+    negative: torch.Tensor | tuple[torch.Tensor, ...],
+) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """The guided and unguided contexts as one batch of two (each part, for a tuple)."""
+    if isinstance(context, tuple):
+        return tuple(torch.cat([c, n]) for c, n in zip(context, negative, strict=True))
+    return torch.cat([context, negative])
+
+
+def _twice(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each [1, ...] tensor as a batch of two (views, no copies)."""
+    return tuple(t.expand(2, *t.shape[1:]) for t in tensors)
+
+
 def _noop_phase(phase: str) -> None:
     """Default for ``on_phase``: every model stays where it is."""
 
@@ -129,6 +144,7 @@ def sample(
     num_cond_frames: int = 1,
     device: torch.device | str = "cpu",
     on_phase: Callable[[str], None] = _noop_phase,
+    batch_guidance: bool = True,
 ) -> SampleResult:
     """Generate a clip steered by ``branches``, chunk by chunk.
 
@@ -139,6 +155,8 @@ def sample(
     control with its own generator started from that last draw's state, so which
     branches run, or are skipped, never moves the stream of later chunks. ``on_phase``
     is told "vae" or "denoise" before each phase, so a memory policy can move models.
+    ``batch_guidance``: the guided and unguided passes run as one batch of two (one
+    forward of each model per step; twice the activations), else one after the other.
     """
     device = torch.device(device)
     t_dtype, v_dtype = transformer.dtype, vae.dtype
@@ -243,9 +261,23 @@ def sample(
             in_latents = (cond_mask * cond_latent + (1 - cond_mask) * latents).to(t_dtype)
             in_timestep = cond_indicator * cond_timestep + (1 - cond_indicator) * sigma
             step = (in_latents, in_timestep, cond_mask, padding_mask, gt_velocity)
-            v = _velocity(transformer, active, context, *step)
-            if negative_context is not None:
-                v = v + guidance * (v - _velocity(transformer, active, negative_context, *step))
+            if negative_context is not None and batch_guidance:
+                both = [(model, *_twice(latent), weight) for model, latent, weight in active]
+                # The padding mask stays one: the models repeat it over the batch.
+                v, v_uncond = _velocity(
+                    transformer,
+                    both,
+                    _two_contexts(context, negative_context),
+                    *_twice(in_latents, in_timestep, cond_mask),
+                    padding_mask,
+                    gt_velocity,
+                ).chunk(2)
+                v = v + guidance * (v - v_uncond)
+            else:
+                v = _velocity(transformer, active, context, *step)
+                if negative_context is not None:
+                    v_uncond = _velocity(transformer, active, negative_context, *step)
+                    v = v + guidance * (v - v_uncond)
             latents = scheduler.step(v, t, latents, return_dict=False)[0]
 
         # 6. Decode the whole chunk: the next chunk is conditioned on its pixels.

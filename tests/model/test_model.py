@@ -68,7 +68,9 @@ def test_unknown_memory_policy_is_refused() -> None:
 
 
 def test_memory_policies_give_the_same_frames(embeds) -> None:
-    """On a CPU every policy only moves models between CPU and CPU: frames must not change."""
+    """On a CPU every policy only moves models between CPU and CPU: frames must not change
+    beyond rounding (the offloading policies run guidance as two passes, the others as one
+    batch of two)."""
     controls = stack({"edge": 1.0}, 5)
     settings = SamplingSettings(num_steps=1, guidance=3.0)
     frames = {
@@ -78,7 +80,8 @@ def test_memory_policies_give_the_same_frames(embeds) -> None:
         for policy in MEMORY_POLICIES
     }
     for policy in MEMORY_POLICIES:
-        assert np.array_equal(frames[policy], frames["none"]), policy
+        difference = np.abs(frames[policy].astype(int) - frames["none"].astype(int)).max()
+        assert difference <= 1, policy
 
 
 def test_new_branches_start_as_no_ops(embeds) -> None:
@@ -87,3 +90,40 @@ def test_new_branches_start_as_no_ops(embeds) -> None:
     with_control = zeroed.generate(stack({"edge": 1.0}, 5), *embeds, 5, SETTINGS)
     without = zeroed.generate(stack({"edge": 0.0}, 5), *embeds, 5, SETTINGS)
     assert np.array_equal(with_control, without)
+
+
+def test_guidance_in_one_batch_matches_two_passes(tiny, embeds) -> None:
+    """Guided and unguided passes as one batch of two: the same latents within fp32
+    rounding, with one forward of each model per step instead of two."""
+    import torch
+
+    from transfer_model import Branch, sample
+
+    video = torch.rand(1, 3, 9, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(3))
+    branch = Branch("edge", tiny.branches["edge"], video * 2 - 1, torch.ones(9, HEIGHT, WIDTH))
+    calls = []
+    hook = tiny.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(kwargs["hidden_states"].shape[0]),
+        with_kwargs=True,
+    )
+    try:
+        results = {
+            batched: sample(
+                tiny.transformer,
+                tiny.vae,
+                tiny.scheduler.from_config(tiny.scheduler.config),
+                [branch],
+                *embeds,
+                torch.Generator().manual_seed(0),
+                num_steps=2,
+                guidance=3.0,
+                frames_per_chunk=5,
+                batch_guidance=batched,
+            )
+            for batched in (True, False)
+        }
+    finally:
+        hook.remove()
+    # Two chunks x two steps: one forward of batch 2 each, or two of batch 1.
+    assert calls == [2] * 4 + [1] * 8
+    torch.testing.assert_close(results[True].latents, results[False].latents, rtol=0, atol=1e-5)
