@@ -99,6 +99,12 @@ def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel
         resolved = ResolvedModel(model, model_id, revision=DEFAULT_MODEL_REVISION)
         resolved.notes.append(DEFAULT_NOTICE)
     else:
+        if not Path(model_id).is_dir() and not _is_hub_id(model_id):
+            raise InputError(
+                "no such model folder (nor a hub id like nvidia/Cosmos-Transfer2.5-2B)",
+                Path(model_id),
+                "model.id",
+            )
         dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
         kwargs: dict[str, Any] = {}
         if spec.revision is not None:
@@ -130,6 +136,17 @@ def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel
         model.frames_per_chunk = spec.frames_per_chunk
     resolved.weights = weight_digests(model)
     return resolved
+
+
+def _is_hub_id(text: str) -> bool:
+    """Whether ``text`` has the form of a Hugging Face repo id ("owner/name")."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
 
 
 def weight_digests(model: Any) -> dict[str, str]:

@@ -392,6 +392,14 @@ class ModelSpec(_Model):
     sigma_max: float | None = Field(default=None, ge=0)
     memory: Literal["none", "model_offload", "group_offload", "vae_tiling"] = "none"
 
+    @field_validator("frames_per_chunk")
+    @classmethod
+    def _whole_frame_groups(cls, frames: int | None) -> int | None:
+        # The Wan VAE encodes frame 0 alone, then groups of 4 frames.
+        if frames is not None and (frames - 1) % 4:
+            raise ValueError(f"must be 1 + 4k (1, 5, 9, ..., 93), got {frames}")
+        return frames
+
 
 class OutputSpec(_Model):
     """Where results go, inside the output folder the run is given."""

@@ -570,6 +570,20 @@ def test_init_writes_no_spec_for_a_dataset_run_would_refuse(refuses, warehouse, 
     refuses(rgb, "init", warehouse, "-o", spec, absent=(spec,))
 
 
+def test_model_folder_that_does_not_exist(refuses, cli, warehouse, tmp_path):
+    """A path is not taken for a hub id (which would fail with the hub's own error)."""
+    spec = tmp_path / "job.yaml"
+    assert cli("init", warehouse, "-o", spec).exit_code == 0
+    nowhere = tmp_path / "models" / "nowhere"
+    result = refuses(nowhere, "run", spec, "--model", nowhere, absent=(warehouse / RUNS,))
+    assert "no such model folder" in result.stderr
+
+
+def test_chunk_length_the_vae_cannot_take(refuses, job, tmp_path):
+    job["model"]["frames_per_chunk"] = 10
+    refuses("frames_per_chunk", "validate", write_yaml(tmp_path / "job.yaml", job))
+
+
 def test_inspect_names_a_truncated_picture(refuses, warehouse):
     rgb = _file(warehouse, "rgb", 5, "png")
     rgb.write_bytes(rgb.read_bytes()[:300])
