@@ -52,6 +52,15 @@ class FusionClock:
             setattr(fusion, name, fn)
 
 
+def prompt_width(model: CosmosTransferModel) -> int:
+    """Width of the prompt embeddings the transformer takes (Cosmos-Reason's concatenated
+    layers where it projects them down, as the real-size model does)."""
+    config = model.transformer.config
+    if config.get("use_crossattn_projection"):
+        return config.crossattn_proj_in_channels
+    return config.text_embed_dim
+
+
 def run(model: CosmosTransferModel, branches: int, steps: int, size: int, device: str) -> tuple:
     """(seconds per step, fusion share of a step) over one chunk, VAE time taken out."""
     frames = model.frames_per_chunk
@@ -61,7 +70,7 @@ def run(model: CosmosTransferModel, branches: int, steps: int, size: int, device
         videos={n: rng.random((frames, size, size, 3), dtype=np.float32) for n in names},
         weights={n: np.full((frames, size, size), 1 / branches, np.float32) for n in names},
     )
-    dim = model.transformer.config.text_embed_dim
+    dim = prompt_width(model)
     prompt, negative = torch.randn(1, 32, dim), torch.randn(1, 32, dim)
     timings = {}
     for n in (1, 1 + steps):
@@ -101,7 +110,7 @@ def versus_diffusers(
     controls = ControlStack(
         videos={"edge": video}, weights={"edge": np.ones((frames, size, size), np.float32)}
     )
-    dim = model.transformer.config.text_embed_dim
+    dim = prompt_width(model)
     prompt, negative = torch.randn(1, 32, dim), torch.randn(1, 32, dim)
     pipe = Cosmos2_5_TransferPipeline(
         text_encoder=None,

@@ -136,9 +136,14 @@ def train_default(
         # Checked before the scenes are built; --build-only needs no torch (model extra).
         from transfer_model.cosmos.configs import MODEL_PRESETS
 
-        if preset not in MODEL_PRESETS:
+        # Trained on the hash encoder's prompts, text_embed_dim wide: not the real-size
+        # preset, which takes Cosmos-Reason's.
+        trainable = [k for k, p in MODEL_PRESETS.items() if p.prompt_embed_dim == p.text_embed_dim]
+        if preset not in trainable:
             raise InputError(
-                f"unknown preset {preset!r}; one of {', '.join(MODEL_PRESETS)}", None, "--preset"
+                f"preset {preset!r} cannot be trained here; one of {', '.join(trainable)}",
+                None,
+                "--preset",
             )
     from bridge_core.trainset.conditions import CONDITIONS
 

@@ -250,12 +250,14 @@ def test_train_default_refuses_a_size_that_is_not_a_multiple_of_16(run_cli, tmp_
     assert not (tmp_path / "w").exists()
 
 
-def test_train_default_refuses_an_unknown_preset_before_building_anything(
-    run_cli, tmp_path
+@pytest.mark.parametrize("preset", ["huge", "2b"])
+def test_train_default_refuses_a_preset_it_cannot_train_before_building_anything(
+    run_cli, tmp_path, preset
 ) -> None:
-    result = run_cli("train-default", "--workdir", tmp_path / "w", "--preset", "huge")
+    """ "huge" is no preset; "2b" takes Cosmos-Reason's prompts, not the hash encoder's."""
+    result = run_cli("train-default", "--workdir", tmp_path / "w", "--preset", preset)
     assert result.exit_code == 2
-    assert "unknown preset 'huge'" in result.stdout + result.stderr
+    assert f"preset {preset!r} cannot be trained here" in result.stdout + result.stderr
     assert "codec4x" in result.stdout + result.stderr
     assert not (tmp_path / "w").exists()
 
