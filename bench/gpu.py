@@ -5,8 +5,9 @@ random model of a preset's size; by default Cosmos-Transfer2.5-2B's ("2b": 93 fr
 For 1 and 4 branches, at 35 steps with guidance 3.0 and at 4 steps without, it times one
 whole chunk (encode, steps, decode) of ``--frames`` frames, and the same chunk at 1 step:
 seconds per step = (t(N steps) - t(1 step)) / (N - 1), so encode and decode drop out.
-Then, for every memory mode of transfer_model.cosmos.memory, the peak GPU memory of one
-1-step chunk with the most branches. Each figure is one run after one warm-up, not a
+Then the step time of each attention kernel asked for (--attention), and, for every
+memory mode of transfer_model.cosmos.memory, the peak GPU memory of one 1-step chunk
+with the most branches. Each figure is one run after one warm-up, not a
 best of several; the weights are random (the same architecture and so the same cost as
 the checkpoint's), the prompts random embeddings: no text encoder, no network.
 
@@ -38,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.model import FusionClock
 from bridge_core.controls.stack import CONTROL_NAMES, ControlStack
 from bridge_core.run.protocol import SamplingSettings
-from transfer_model import MODEL_PRESETS, CosmosTransferModel
+from transfer_model import ATTENTION_BACKENDS, MODEL_PRESETS, CosmosTransferModel
 from transfer_model.cosmos.memory import MEMORY_POLICIES
 
 BENCH = Path(__file__).resolve().parent
@@ -124,6 +125,12 @@ def main(argv: list[str] | None = None) -> dict:
         help="time at most this many steps (>= 2); estimate the rest",
     )
     parser.add_argument("--memory-modes", default=",".join(MEMORY_POLICIES))
+    parser.add_argument(
+        "--attention",
+        help="attention kernels to compare, comma-separated, from "
+        f"{', '.join(ATTENTION_BACKENDS)}; default: auto,sdpa_flash,sdpa_cudnn on a GPU, "
+        "auto on a CPU",
+    )
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument(
         "--others",
@@ -143,6 +150,8 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     if args.others is None:
         args.others = device.type == "cuda"
+    if args.attention is None:
+        args.attention = "auto,sdpa_flash,sdpa_cudnn" if device.type == "cuda" else "auto"
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("CUDA is not available here; pass --device cpu (and a small --preset)")
     threads = args.threads or (1 if device.type == "cpu" else None)
@@ -209,6 +218,25 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{per_step:8.3f} s/step  {chunk:8.2f} s/chunk ({how}; "
                 f"1-step chunk {one:.2f} s; fusion {share:.2%} of a step)"
             )
+
+    # The attention kernels, one at a time, at the fastest setting (most branches, the
+    # unguided steps): the step time each gives.
+    clip = Clip(model, controls_for(counts[-1], args.frames, width, height), *prompt)
+    for name in [a for a in args.attention.split(",") if a]:
+        try:
+            model.set_attention(name)
+            one, _ = clip.run(1, 0.0)
+            many, _ = clip.run(args.fast_steps, 0.0)
+        except (RuntimeError, ValueError) as exc:
+            print(f"attention={name:<14} unavailable here ({str(exc).splitlines()[0][:90]})")
+            continue
+        per_step = (many - one) / (args.fast_steps - 1)
+        results.setdefault("attention", []).append({"attention": name, "s_per_step": per_step})
+        print(
+            f"attention={name:<14} {per_step:8.3f} s/step "
+            f"({counts[-1]} branches, {args.fast_steps} steps, no guidance)"
+        )
+    model.set_attention("auto")
 
     # Peak memory per mode: the same modules under each placement; group offloading
     # hooks the models for good, so it goes last.

@@ -20,7 +20,7 @@ from transfer_model.cosmos.loading import (
     load_transfer_model,
 )
 from transfer_model.cosmos.memory import MEMORY_POLICIES, MemoryPolicy
-from transfer_model.cosmos.model import CosmosTransferModel
+from transfer_model.cosmos.model import ATTENTION_BACKENDS, CosmosTransferModel
 from transfer_model.cosmos.prompts import (
     CosmosReasonEncoder,
     HashTextEncoder,
@@ -31,6 +31,7 @@ from transfer_model.cosmos.prompts import (
 from transfer_model.cosmos.sampling import Branch, SampleResult, sample
 
 __all__ = [
+    "ATTENTION_BACKENDS",
     "BRANCH_REVISION",
     "DEFAULT_MODEL_DIR",
     "DEFAULT_REPO",

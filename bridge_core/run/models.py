@@ -134,6 +134,13 @@ def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel
             )
     if spec.frames_per_chunk is not None:
         model.frames_per_chunk = spec.frames_per_chunk
+    if spec.attention != "auto":
+        try:
+            model.set_attention(spec.attention)
+        except (RuntimeError, ValueError) as exc:
+            raise InputError(
+                f"attention {spec.attention!r} cannot run here: {exc}", field="model.attention"
+            ) from exc
     resolved.weights = weight_digests(model)
     return resolved
 

@@ -391,6 +391,13 @@ class ModelSpec(_Model):
     num_conditional_frames: int = Field(default=1, ge=0, le=2)
     sigma_max: float | None = Field(default=None, ge=0)
     memory: Literal["none", "model_offload", "group_offload", "vae_tiling"] = "none"
+    attention: Literal[
+        "auto", "sdpa_flash", "sdpa_cudnn", "sdpa_efficient", "sdpa_math", "flash_attn"
+    ] = Field(
+        default="auto",
+        description="Attention kernel: auto = PyTorch SDPA's own choice; sdpa_flash and "
+        "sdpa_cudnn need a GPU, flash_attn the flash-attn package.",
+    )
 
     @field_validator("frames_per_chunk")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,20 @@ def frames_to_uint8(video: torch.Tensor) -> np.ndarray:
     """
     frames = (video[0] / 2 + 0.5).clamp(0, 1).permute(1, 2, 3, 0).float().numpy()
     return (frames * 255).astype(np.uint8)
+
+
+# Attention kernels by the name a job spec gives (model.attention) -> diffusers' backend
+# (diffusers.models.attention_dispatch). "auto" keeps diffusers' default, PyTorch's SDPA
+# choosing its kernel itself; the sdpa_* names pin one of SDPA's kernels (flash and cuDNN
+# need a GPU); flash_attn needs the flash-attn package.
+ATTENTION_BACKENDS: dict[str, str | None] = {
+    "auto": None,
+    "sdpa_flash": "_native_flash",
+    "sdpa_cudnn": "_native_cudnn",
+    "sdpa_efficient": "_native_efficient",
+    "sdpa_math": "_native_math",
+    "flash_attn": "flash",
+}
 
 
 class CosmosTransferModel:
@@ -116,6 +131,23 @@ class CosmosTransferModel:
             origin="project",
             **kwargs,
         )
+
+    def set_attention(self, name: str) -> None:
+        """Use the attention kernel ``name`` (a key of ATTENTION_BACKENDS) in the transformer
+        and every branch; ValueError for a name not there, RuntimeError (diffusers') for a
+        kernel this machine lacks."""
+        if name not in ATTENTION_BACKENDS:
+            raise ValueError(f"attention {name!r} is not one of {sorted(ATTENTION_BACKENDS)}")
+        backend = ATTENTION_BACKENDS[name] or "native"
+        # diffusers warns on every call that the API is experimental; the choice is ours.
+        quiet = logging.getLogger("diffusers.models.modeling_utils")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            for module in (self.transformer, *self.branches.values()):
+                module.set_attention_backend(backend)
+        finally:
+            quiet.setLevel(level)
 
     @property
     def grid(self) -> TokenGrid:

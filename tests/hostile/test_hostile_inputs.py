@@ -579,6 +579,18 @@ def test_model_folder_that_does_not_exist(refuses, cli, warehouse, tmp_path):
     assert "no such model folder" in result.stderr
 
 
+def test_attention_kernel_this_machine_lacks(refuses, cli, warehouse, tmp_path):
+    """flash_attn needs the flash-attn package, which a CPU machine does not have."""
+    import yaml
+
+    spec = tmp_path / "job.yaml"
+    assert cli("init", warehouse, "-o", spec).exit_code == 0
+    data = yaml.safe_load(spec.read_text())
+    data["model"].update(id="tiny", attention="flash_attn")
+    write_yaml(spec, data)
+    refuses("model.attention", "run", spec, absent=(warehouse / RUNS,))
+
+
 def test_chunk_length_the_vae_cannot_take(refuses, job, tmp_path):
     job["model"]["frames_per_chunk"] = 10
     refuses("frames_per_chunk", "validate", write_yaml(tmp_path / "job.yaml", job))

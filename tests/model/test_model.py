@@ -127,3 +127,21 @@ def test_guidance_in_one_batch_matches_two_passes(tiny, embeds) -> None:
     # Two chunks x two steps: one forward of batch 2 each, or two of batch 1.
     assert calls == [2] * 4 + [1] * 8
     torch.testing.assert_close(results[True].latents, results[False].latents, rtol=0, atol=1e-5)
+
+
+def test_attention_kernel_is_chosen_by_name(embeds) -> None:
+    """The spec's names are the model's; a pinned SDPA kernel gives the frames of the
+    default choice on a CPU; a kernel this machine lacks is refused, naming it."""
+    from typing import get_args
+
+    from bridge_core.spec.models import ModelSpec
+    from transfer_model import ATTENTION_BACKENDS
+
+    assert set(get_args(ModelSpec.model_fields["attention"].annotation)) == set(ATTENTION_BACKENDS)
+    controls, settings = stack({"edge": 1.0}, 5), SamplingSettings(num_steps=2, guidance=3.0)
+    model = CosmosTransferModel.from_preset("tiny", ("edge",), zero_init_branches=False)
+    before = model.generate(controls, *embeds, 0, settings)
+    model.set_attention("sdpa_math")
+    assert np.array_equal(model.generate(controls, *embeds, 0, settings), before)
+    with pytest.raises(ValueError, match="attention 'fastest' is not one of"):
+        model.set_attention("fastest")

@@ -6,6 +6,7 @@ import transfer_model
 def test_exported_names() -> None:
     assert sorted(transfer_model.__all__) == sorted(
         [
+            "ATTENTION_BACKENDS",
             "BRANCH_REVISION",
             "DEFAULT_MODEL_DIR",
             "DEFAULT_REPO",

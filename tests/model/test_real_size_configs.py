@@ -185,7 +185,8 @@ def test_bench_gpu_runs_tiny_on_cpu(capsys) -> None:
     for branches in (1, 4):
         assert f"branches={branches} steps=35 guidance=3:" in out
         assert f"branches={branches} steps= 4 guidance=0:" in out
-    assert out.count("s/step") == 4 and out.count("(measured;") == 4
+    assert out.count("(measured;") == 4
+    assert "attention=auto " in out and results["attention"][0]["s_per_step"] > 0
     for mode in ("none", "model_offload", "group_offload", "vae_tiling"):
         assert f"memory={mode} " in out
     assert "n/a on cpu" in out
