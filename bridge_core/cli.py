@@ -232,7 +232,7 @@ def run(
     progress = progress_bar(_RateColumn(), transient=False)
     try:
         with progress:
-            result = run_job(job, resolved, frame_range, force, _RunBar(progress))
+            result = run_job(job, resolved, frame_range, force, _RunBar(progress), checked=True)
     except KeyboardInterrupt:
         errors.print(
             "interrupted: every frame written so far is complete and in the manifest; "

@@ -144,15 +144,13 @@ def rgb_blurred_small(clip: Clip, preset: str) -> np.ndarray:
     return clip.derived(("blurred_small", preset), lambda: blurred_small(clip.stack(RGB), preset))
 
 
-def check_control_source(path: Path, last_frame: int) -> list[Path] | VideoFile:
-    """The pictures (headers checked) or the video (container probed) of a control
-    source that holds frames 0 to ``last_frame``; InputError naming it otherwise."""
+def _control_source(path: Path, last_frame: int) -> list[Path] | VideoFile:
+    """The pictures or the video of a control source that holds frames 0 to
+    ``last_frame``; InputError naming it otherwise."""
     if path.is_dir():
         pictures = picture_files(path)
         if last_frame >= len(pictures):
             raise InputError(f"holds {len(pictures)} pictures, frame {last_frame} needed", path)
-        for picture in pictures[: last_frame + 1]:
-            picture_size(picture)
         return pictures
     if path.suffix.lower() in VIDEO_SUFFIXES:
         video = VideoFile(path)
@@ -162,9 +160,18 @@ def check_control_source(path: Path, last_frame: int) -> list[Path] | VideoFile:
     raise InputError("a control source is a video or a folder of pictures", path)
 
 
+def check_control_source(path: Path, last_frame: int) -> None:
+    """InputError naming it unless the control source holds frames 0 to ``last_frame``,
+    its pictures whole by their headers (the video's container is probed)."""
+    source = _control_source(path, last_frame)
+    if isinstance(source, list):
+        for picture in source[: last_frame + 1]:
+            picture_size(picture)
+
+
 def read_control_source(path: Path, frame_indices: list[int], size: tuple[int, int]) -> np.ndarray:
     """Frames ``frame_indices`` of a control video or picture folder, [T,H,W,3] in [0,1]."""
-    source = check_control_source(path, max(frame_indices))
+    source = _control_source(path, max(frame_indices))
     if isinstance(source, VideoFile):
         frames = np.stack([source.frame(i) for i in frame_indices])
     else:

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from bridge_core.datasets.files import picture_size, read_image, read_json, read_npy, read_rgb
+from bridge_core.datasets.files import (
+    picture_size,
+    read_image,
+    read_json,
+    read_npy,
+    read_rgb,
+    renumbered,
+)
 from bridge_core.datasets.segmentation import check_label_json, decode_segmentation, label_text
 from bridge_core.datasets.types import (
     CAMERA,
@@ -136,7 +143,7 @@ def _frame(camera: str, index: int, files: dict[str, Path], examples: dict[str, 
             continue
         elsewhere = [s for s in stems if s in examples]
         if elsewhere:
-            missing[modality] = _renumbered(examples[elsewhere[0]], index)
+            missing[modality] = renumbered(examples[elsewhere[0]], index)
     label_files: dict[str, list[Path]] = defaultdict(list)
     for stem, path in sorted(files.items()):
         if stem != "rgb":
@@ -151,14 +158,6 @@ def _frame(camera: str, index: int, files: dict[str, Path], examples: dict[str, 
         missing=missing,
         probe=partial(_probe, files),
     )
-
-
-def _renumbered(path: Path, index: int) -> Path:
-    """``rgb_0003.png`` -> the same name for frame ``index``, zero-padded alike."""
-    match = _FILE.match(path.name)
-    assert match is not None  # every path listed matched _FILE
-    number = f"{index:0{len(match['num'])}d}"
-    return path.with_name(f"{match['stem']}_{number}.{match['ext']}")
 
 
 def _probe(files: dict[str, Path], modality: str) -> tuple[int, int] | None:

@@ -20,6 +20,7 @@ from bridge_core.datasets.files import (
     picture_size,
     read_image,
     read_rgb,
+    renumbered,
 )
 from bridge_core.datasets.segmentation import ids_from_colours
 from bridge_core.datasets.types import (
@@ -97,10 +98,7 @@ def _frame(
         elif number in source:
             files[modality] = source[number]
         else:
-            example = next(iter(source.values()))
-            digits = _NUMBER.search(example.stem)
-            renumbered = f"{example.stem[: digits.start()]}{number:0{len(digits.group(1))}d}"
-            missing[modality] = example.with_name(renumbered + example.suffix)
+            missing[modality] = renumbered(next(iter(source.values())), number)
     return Frame(
         CAMERA_NAME,
         index,

@@ -7,6 +7,7 @@ None) so a corrupt picture in frame 812 says which file it is.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,19 @@ def read_text(
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"is not UTF-8 text (byte {exc.start})", path, field) from None
+
+
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+def renumbered(path: Path, number: int) -> Path:
+    """``rgb_0003.png`` -> the same name for frame ``number``, zero-padded alike: the file
+    another frame would have (for errors that name a missing one)."""
+    digits = _TRAILING_NUMBER.search(path.stem)
+    if digits is None:
+        raise ValueError(f"{path.name} ends in no frame number")
+    stem = f"{path.stem[: digits.start()]}{number:0{len(digits.group(1))}d}"
+    return path.with_name(stem + path.suffix)
 
 
 def _check_file(path: Path) -> None:

@@ -47,7 +47,7 @@ from bridge_core.controls.build import (
 from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.files import read_json, read_rgb, read_text
-from bridge_core.datasets.types import RGB, Clip
+from bridge_core.datasets.types import RGB, Clip, Dataset
 from bridge_core.errors import InputError, SpecError
 from bridge_core.outputs import check_inside, remove_temps, write_bytes_atomic
 from bridge_core.parallel import for_each_frame
@@ -201,9 +201,13 @@ def check_job(spec: JobSpec, frames: tuple[int, int | None] | None = None) -> No
     whole and of one size per camera; no other run writing into its run folder. Reads
     headers and label files, decodes nothing."""
     _prompts(spec)
-    dataset = open_dataset(spec.input.dataset)
+    _check_inputs(spec, open_dataset(spec.input.dataset), _frame_range(spec, frames))
+
+
+def _check_inputs(spec: JobSpec, dataset: Dataset, frame_range: tuple[int, int] | None) -> None:
+    """:func:`check_job` for an open dataset, prompts aside."""
     # One clip per run of frames: what is checked does not depend on the clip length.
-    clips = dataset.clips(spec.input.cameras, None, _frame_range(spec, frames))
+    clips = dataset.clips(spec.input.cameras, None, frame_range)
     for clip in clips:
         check_clip_inputs(clip, spec.controls)
     last_frame = max(clip.frame_indices[-1] for clip in clips)
@@ -232,12 +236,16 @@ def run_job(
     frames: tuple[int, int | None] | None = None,
     force: bool = False,
     progress: RunProgress | None = None,
+    *,
+    checked: bool = False,
 ) -> RunResult:
     """Generate every selected frame of every variation of ``spec`` with ``resolved``.
 
     frames: (start, stop) overriding ``spec.input.frames``; force: redo frames already
-    done. Bad input raises a BridgeError before anything is written. A KeyboardInterrupt
-    leaves whole files and a manifest that lists exactly them; rerun to resume.
+    done. Bad input raises a BridgeError before anything is written (:func:`check_job`'s
+    checks; ``checked``: the caller ran them on the same spec and frames, as the CLI does
+    before the model loads). A KeyboardInterrupt leaves whole files and a manifest that
+    lists exactly them; rerun to resume.
     """
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -246,10 +254,11 @@ def run_job(
     _check_controls(spec, needs.supported_controls)
     prompts = _prompts(spec)
     dataset = open_dataset(spec.input.dataset)
+    frame_range = _frame_range(spec, frames)
+    if not checked:
+        _check_inputs(spec, dataset, frame_range)
     clip_length = spec.input.clip_length or needs.frames_per_chunk
-    clips = dataset.clips(spec.input.cameras, clip_length, _frame_range(spec, frames))
-    for clip in clips:
-        check_clip_inputs(clip, spec.controls)
+    clips = dataset.clips(spec.input.cameras, clip_length, frame_range)
     layout = OutputLayout(dataset, spec.output.run_name)
     result = RunResult(layout.run_dir, total=0)
     # Built before anything is written, so a control the data cannot give fails cleanly.

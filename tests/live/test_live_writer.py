@@ -24,15 +24,22 @@ def _writer(kit, recording, **params):
     return writer
 
 
-def test_generation_runs_off_the_write_thread_and_flush_waits(
-    kit, recording, flat_frames, tmp_path
-):
-    model = recording[0]
+def _captured(kit, recording, flat_frames, tmp_path):
+    """The writer, attached, after Replicator stepped through every sample frame (clips
+    of 3 into tmp_path/cap)."""
     writer = _writer(kit, recording, output_dir=tmp_path / "cap", clip_length=3)
     writer.attach(["/Render/RenderProduct_Replicator"])
     kit.rep.orchestrator.frame_source = iter(flat_frames).__next__
     for _ in range(FRAMES):
         kit.rep.orchestrator.step()
+    return writer
+
+
+def test_generation_runs_off_the_write_thread_and_flush_waits(
+    kit, recording, flat_frames, tmp_path
+):
+    model = recording[0]
+    writer = _captured(kit, recording, flat_frames, tmp_path)
     writer.flush()
     # Every clip (3 + 3 + the partial 2) was generated before flush returned,
     # none of them on the thread that called write().
@@ -52,11 +59,7 @@ def test_generation_runs_off_the_write_thread_and_flush_waits(
 
 def test_replicator_stopping_does_not_wait_for_generation(kit, recording, flat_frames, tmp_path):
     model = recording[0]
-    writer = _writer(kit, recording, output_dir=tmp_path / "cap", clip_length=3)
-    writer.attach(["/Render/RenderProduct_Replicator"])
-    kit.rep.orchestrator.frame_source = iter(flat_frames).__next__
-    for _ in range(FRAMES):
-        kit.rep.orchestrator.step()
+    writer = _captured(kit, recording, flat_frames, tmp_path)
     model.release.clear()  # generation cannot end until the test lets it
     # Stopping calls on_final_frame on Kit's main loop (here, this thread).
     stopper = threading.Thread(target=kit.rep.orchestrator.wait_until_complete)
