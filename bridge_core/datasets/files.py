@@ -6,6 +6,7 @@ None) so a corrupt picture in frame 812 says which file it is.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -307,13 +308,24 @@ def decode_video(path: Path) -> np.ndarray:
 
 def write_video(path: Path, frames: np.ndarray, fps: float = 30.0) -> None:
     """Write [T,H,W,3] uint8 RGB as H.264 mp4 (odd sizes padded by one pixel)."""
+    _encode_video(str(path), frames, fps)
+
+
+def encode_video(frames: np.ndarray, fps: float = 30.0) -> bytes:
+    """:func:`write_video`'s file as bytes, for a file written by another process."""
+    buffer = io.BytesIO()
+    _encode_video(buffer, frames, fps)
+    return buffer.getvalue()
+
+
+def _encode_video(target: str | io.BytesIO, frames: np.ndarray, fps: float) -> None:
     import av
 
     _t, h, w, _ = frames.shape
     pad_h, pad_w = h % 2, w % 2
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    with av.open(str(path), mode="w") as container:
+    with av.open(target, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=round(fps))
         stream.width, stream.height = w + pad_w, h + pad_h
         stream.pix_fmt = "yuv420p"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,8 @@ import numpy as np
 from rich.table import Table
 
 from bridge_core.controls.stack import ControlStack
-from bridge_core.datasets.files import write_video
-from bridge_core.outputs import atomic_path, check_inside, write_png
+from bridge_core.datasets.files import encode_video
+from bridge_core.outputs import atomic_path, check_inside, write_bytes_atomic, write_png
 from bridge_core.parallel import for_each_frame
 from bridge_core.report.contact_sheet import contact_sheet, pick_frames, tile, tile_size
 from bridge_core.report.controls_export import SHEET_ORDER
@@ -40,44 +39,43 @@ def sheet_controls(stack: ControlStack) -> dict[str, np.ndarray]:
     return tiles
 
 
-def write_clip_report(
-    folder: Path,
-    root: Path,
+def clip_sheet(
     frame_indices: Sequence[int],
-    input_rgb: np.ndarray | None,
+    input_rows: np.ndarray | None,
     controls: Mapping[str, np.ndarray],
-    outputs: Mapping[str, np.ndarray],
-) -> None:
-    """``contact_sheet.png`` (input rgb | controls | each variation) and ``<variation>.mp4``.
+    output_rows: Mapping[str, np.ndarray],
+) -> np.ndarray:
+    """A clip's contact sheet [H,W,3] uint8: input rgb | controls | each variation.
 
-    input_rgb: [T,H,W,3] uint8 or None where the dataset has no rgb; controls: the
-    clip's ``sheet_controls``; outputs: variation -> [T,H,W,3] uint8. Each file appears
-    whole or not at all.
+    Rows are the clip's ``pick_frames``: input_rows [R,H,W,3] uint8 (None where the
+    dataset has no rgb), controls the clip's ``sheet_controls``, output_rows variation ->
+    [R,H,W,3] uint8.
     """
     rows = pick_frames(len(frame_indices))
     columns: dict[str, np.ndarray] = {}
-    if input_rgb is not None:
-        columns["input rgb"] = input_rgb[rows]
+    if input_rows is not None:
+        columns["input rgb"] = input_rows
     columns.update(controls)
-    columns.update({variation: frames[rows] for variation, frames in outputs.items()})
+    columns.update(output_rows)
     labels = [f"#{frame_indices[t]}" for t in rows]
+    return contact_sheet(columns, labels, range(len(rows)))
+
+
+def preview_mp4(frames: np.ndarray) -> bytes:
+    """A variation's preview of a clip [T,H,W,3] uint8: H.264 mp4 at most PREVIEW_WIDTH wide."""
+    return encode_video(_preview_size(frames), PREVIEW_FPS)
+
+
+def write_clip_report(
+    folder: Path, root: Path, sheet: np.ndarray, previews: Mapping[str, bytes]
+) -> None:
+    """``contact_sheet.png`` (:func:`clip_sheet`) and ``<variation>.mp4`` (:func:`preview_mp4`)
+    in ``folder``, which must be inside ``root``. Each file appears whole or not at all."""
     check_inside(folder, root).mkdir(parents=True, exist_ok=True)
-    # The previews' encoder runs on one core: beside the contact sheet, not after it.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        previews = [
-            pool.submit(_write_preview, folder / f"{variation}.mp4", frames, root)
-            for variation, frames in outputs.items()
-        ]
-        sheet = contact_sheet(columns, labels, range(len(rows)))
-        with atomic_path(folder / "contact_sheet.png", root) as tmp:
-            write_png(tmp, sheet)
-        for preview in previews:
-            preview.result()
-
-
-def _write_preview(path: Path, frames: np.ndarray, root: Path) -> None:
-    with atomic_path(path, root) as tmp:
-        write_video(tmp, _preview_size(frames), PREVIEW_FPS)
+    for variation, data in previews.items():
+        write_bytes_atomic(folder / f"{variation}.mp4", data, root)
+    with atomic_path(folder / "contact_sheet.png", root) as tmp:
+        write_png(tmp, sheet)
 
 
 def _preview_size(frames: np.ndarray) -> np.ndarray:

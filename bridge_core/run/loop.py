@@ -51,7 +51,13 @@ from bridge_core.datasets.types import RGB, Clip, Dataset
 from bridge_core.errors import InputError, SpecError
 from bridge_core.outputs import check_inside, remove_temps, write_bytes_atomic
 from bridge_core.parallel import for_each_frame
-from bridge_core.report.run_report import sheet_controls, write_clip_report
+from bridge_core.report.contact_sheet import pick_frames
+from bridge_core.report.run_report import (
+    clip_sheet,
+    preview_mp4,
+    sheet_controls,
+    write_clip_report,
+)
 from bridge_core.run.files import RunLock, encode_png, label_mode, place_label
 from bridge_core.run.fit import Fit, fit_back, fit_controls, plan_fit
 from bridge_core.run.layout import RUN_FILE, OutputLayout
@@ -130,7 +136,7 @@ def clip_seed(variation_seed: int, clip: Clip) -> int:
 
 
 @dataclass
-class _VariationPlan:
+class VariationPlan:
     variation: Variation
     prompt: str
     seed: int
@@ -140,10 +146,10 @@ class _VariationPlan:
 
 
 @dataclass
-class _ClipPlan:
+class ClipPlan:
     clip: Clip
     settings: SamplingSettings
-    variations: list[_VariationPlan]
+    variations: list[VariationPlan]
     report_dir: str
     report_digest: str
     report_todo: bool
@@ -230,7 +236,27 @@ def _frame_range(spec: JobSpec, frames: tuple[int, int | None] | None) -> tuple[
     return frame_range
 
 
-def run_job(
+@dataclass
+class OpenRun:
+    """A locked run folder and what was planned for it; the loop in this process and the
+    Ray driver (:mod:`bridge_core.run.distributed`) write it through the same functions."""
+
+    spec: JobSpec
+    resolved: ResolvedModel
+    layout: OutputLayout
+    manifest: Manifest
+    context: dict[str, Any]
+    plans: list[ClipPlan]
+    result: RunResult
+    progress: RunProgress | None
+    first_stack: ControlStack | None
+    """The first clip's controls, built before anything was written."""
+    run_record: dict[str, Any] = field(default_factory=dict)
+    """Entries added to run.json (the Ray workers)."""
+
+
+@contextlib.contextmanager
+def open_run(
     spec: JobSpec,
     resolved: ResolvedModel,
     frames: tuple[int, int | None] | None = None,
@@ -238,19 +264,13 @@ def run_job(
     progress: RunProgress | None = None,
     *,
     checked: bool = False,
-) -> RunResult:
-    """Generate every selected frame of every variation of ``spec`` with ``resolved``.
-
-    frames: (start, stop) overriding ``spec.input.frames``; force: redo frames already
-    done. Bad input raises a BridgeError before anything is written (:func:`check_job`'s
-    checks; ``checked``: the caller ran them on the same spec and frames, as the CLI does
-    before the model loads). A KeyboardInterrupt leaves whole files and a manifest that
-    lists exactly them; rerun to resume.
-    """
+) -> Iterator[OpenRun]:
+    """Check the inputs, lock the run folder, plan every clip; on leaving, however it is
+    left, rewrite the manifest and write run.json (status complete, interrupted or
+    failed). Arguments as :func:`run_job`'s."""
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    model = resolved.model
-    needs = model.requirements
+    needs = resolved.model.requirements
     _check_controls(spec, needs.supported_controls)
     prompts = _prompts(spec)
     dataset = open_dataset(spec.input.dataset)
@@ -262,7 +282,7 @@ def run_job(
     layout = OutputLayout(dataset, spec.output.run_name)
     result = RunResult(layout.run_dir, total=0)
     # Built before anything is written, so a control the data cannot give fails cleanly.
-    first_stack = _controls(clips[0], spec, result)
+    first_stack = clip_controls(clips[0], spec, result)
 
     run_dir = check_inside(layout.run_dir, layout.dataset_dir)
     if run_dir.exists() and not run_dir.is_dir():
@@ -291,54 +311,88 @@ def run_job(
         result.skipped = result.total - todo
         if progress is not None:
             progress.start(result.total, result.skipped)
+        run = OpenRun(
+            spec, resolved, layout, manifest, context, plans, result, progress, first_stack
+        )
         status = "failed"
-        # Two helper threads: one builds the next clip's controls while a GPU model
-        # generates; one writes each generated clip (frames, report, metrics) while the
-        # next one is generated. Clips are written in order, one at a time.
-        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-clip")
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-writer")
-        writing: Future[None] | None = None
-        upcoming: Future[ControlStack] | None = None
         try:
-            for i, plan in enumerate(plans):
-                # The first clip's controls were built above, others maybe ahead of time.
-                stack = upcoming.result() if upcoming is not None else first_stack
-                first_stack = upcoming = None
-                after = plans[i + 1] if i + 1 < len(plans) else None
-                if needs.leaves_cpu_free and after is not None and after.report_todo:
-                    upcoming = ahead.submit(_controls, after.clip, spec, result)
-                if not plan.report_todo:
-                    plan.clip.release()
-                    continue
-                if writing is not None and writing.done():
-                    writing.result()  # what writing the clip before raised, before generating
-                generated = _generate(
-                    plan, stack or _controls(plan.clip, spec, result), resolved, result
-                )
-                # One clip waits to be written at most: its frames and controls are in memory.
-                if writing is not None:
-                    writing.result()
-                writing = writer.submit(
-                    _write_clip, generated, layout, manifest, context, result, progress
-                )
-            if writing is not None:
-                writing.result()
+            yield run
             status = "complete"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         finally:
-            if upcoming is not None:
-                upcoming.cancel()  # a clip being read finishes: it only reads
-            # Frames already generated are written, whatever stopped the loop.
-            _wait_for(writing, upcoming)
-            ahead.shutdown()
-            writer.shutdown()
             manifest.rewrite()
             result.seconds = time.perf_counter() - started
             result.metrics = _collect_metrics(plans, run_dir)
-            _write_run_file(spec, resolved, result, status, started_at, frames, force, clip_length)
-    return result
+            _write_run_file(run, status, started_at, frames, force, clip_length)
+
+
+def run_job(
+    spec: JobSpec,
+    resolved: ResolvedModel,
+    frames: tuple[int, int | None] | None = None,
+    force: bool = False,
+    progress: RunProgress | None = None,
+    *,
+    checked: bool = False,
+) -> RunResult:
+    """Generate every selected frame of every variation of ``spec`` with ``resolved``, in
+    this process (``bridge_core.run.distributed.run_job_on_ray`` spreads it over Ray).
+
+    frames: (start, stop) overriding ``spec.input.frames``; force: redo frames already
+    done. Bad input raises a BridgeError before anything is written (:func:`check_job`'s
+    checks; ``checked``: the caller ran them on the same spec and frames, as the CLI does
+    before the model loads). A KeyboardInterrupt leaves whole files and a manifest that
+    lists exactly them; rerun to resume.
+    """
+    with open_run(spec, resolved, frames, force, progress, checked=checked) as run:
+        _generate_all(run)
+    return run.result
+
+
+def _generate_all(run: OpenRun) -> None:
+    """Every clip to do, in order: the model in this thread, the next clip's controls and
+    the last clip's writing on helper threads."""
+    spec, resolved, result, plans = run.spec, run.resolved, run.result, run.plans
+    needs = resolved.model.requirements
+    first_stack = run.first_stack
+    # Two helper threads: one builds the next clip's controls while a GPU model
+    # generates; one writes each generated clip (frames, report, metrics) while the
+    # next one is generated. Clips are written in order, one at a time.
+    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-clip")
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-writer")
+    writing: Future[None] | None = None
+    upcoming: Future[ControlStack] | None = None
+    try:
+        for i, plan in enumerate(plans):
+            # The first clip's controls were built above, others maybe ahead of time.
+            stack = upcoming.result() if upcoming is not None else first_stack
+            first_stack = upcoming = None
+            after = plans[i + 1] if i + 1 < len(plans) else None
+            if needs.leaves_cpu_free and after is not None and after.report_todo:
+                upcoming = ahead.submit(clip_controls, after.clip, spec, result)
+            if not plan.report_todo:
+                plan.clip.release()
+                continue
+            if writing is not None and writing.done():
+                writing.result()  # what writing the clip before raised, before generating
+            generated = _generate(
+                plan, stack or clip_controls(plan.clip, spec, result), resolved, result
+            )
+            # One clip waits to be written at most: its frames and controls are in memory.
+            if writing is not None:
+                writing.result()
+            writing = writer.submit(_write_clip, generated, run)
+        if writing is not None:
+            writing.result()
+    finally:
+        if upcoming is not None:
+            upcoming.cancel()  # a clip being read finishes: it only reads
+        # Frames already generated are written, whatever stopped the loop.
+        _wait_for(writing, upcoming)
+        ahead.shutdown()
+        writer.shutdown()
 
 
 def _wait_for(*futures: Future[Any] | None) -> None:
@@ -364,7 +418,7 @@ def _plan_clip(
     manifest: Manifest,
     context: dict[str, Any],
     force: bool,
-) -> _ClipPlan:
+) -> ClipPlan:
     m = spec.model
     settings = SamplingSettings(
         num_steps=m.num_steps,
@@ -388,7 +442,7 @@ def _plan_clip(
         )
         outputs = [layout.rgb(variation.name, f) for f in clip.frames]
         todo = force or not all(manifest.done(o, generation) for o in outputs)
-        variations.append(_VariationPlan(variation, prompt, seed, generation, outputs, todo))
+        variations.append(VariationPlan(variation, prompt, seed, generation, outputs, todo))
     report_dir = layout.report(clip)
     report_digest = digest([v.generation_digest for v in variations])
     metrics_path = layout.run_dir / report_dir / METRICS_FILE
@@ -398,110 +452,185 @@ def _plan_clip(
         or not metrics_path.is_file()
         or read_json(metrics_path).get("digest") != report_digest
     )
-    return _ClipPlan(clip, settings, variations, report_dir, report_digest, report_todo)
+    return ClipPlan(clip, settings, variations, report_dir, report_digest, report_todo)
 
 
 @dataclass
 class _GeneratedClip:
     """A clip's generated frames, on their way to the writer thread."""
 
-    plan: _ClipPlan
-    controls: dict[str, np.ndarray]
-    """The controls shrunk to the contact sheet's tiles (the stack would hold gigabytes)."""
-    fit: Fit
+    plan: ClipPlan
+    side: ClipSide
     frames: dict[str, np.ndarray]
     """Variation name -> [T,H,W,3] uint8 at the clip's size, for the variations to do."""
 
 
+@dataclass
+class ClipSide:
+    """The clip's own part of its report, whichever variation it is written with."""
+
+    controls: dict[str, np.ndarray]
+    """The controls shrunk to the contact sheet's tiles (``sheet_controls``)."""
+    input_rows: np.ndarray | None
+    """[R,H,W,3] uint8: the input rgb at the sheet's rows (``pick_frames``); None: no rgb."""
+    model_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    data: bytes
+    sha256: str
+
+
+@dataclass
+class VariationOutput:
+    """One variation of one clip, ready to be written (a Ray worker sends it back).
+
+    encoded: the frames' PNGs in clip order; None where they were done before and stay
+    sheet_rows: [R,H,W,3] uint8, the frames at the contact sheet's rows
+    """
+
+    encoded: list[EncodedFrame] | None
+    scores: dict[str, float | None]
+    sheet_rows: np.ndarray
+    preview: bytes
+
+
+def clip_side(clip: Clip, stack: ControlStack, model_size: tuple[int, int]) -> ClipSide:
+    """The clip's part of its report; its rgb must be loaded, as ``clip_controls`` does."""
+    rows = pick_frames(len(clip))
+    input_rows = clip.stack(RGB)[rows] if RGB in clip.modalities else None
+    return ClipSide(sheet_controls(stack), input_rows, model_size)
+
+
+def metric_reference(clip: Clip) -> MetricReference | None:
+    """The input's side of the metrics, once for every variation, shared with the
+    controls where they made the same (Canny and blur at the same preset)."""
+    if RGB not in clip.modalities:
+        return None
+    return MetricReference(rgb_canny(clip, METRIC_PRESET), rgb_blurred_small(clip, METRIC_PRESET))
+
+
+def model_frames(
+    fitted: ControlStack,
+    fit: Fit,
+    plan: ClipPlan,
+    variation: VariationPlan,
+    resolved: ResolvedModel,
+    result: RunResult,
+) -> np.ndarray:
+    """One variation of the clip from the model: [T,H,W,3] uint8 at the clip's size."""
+    with result.timed("model"):
+        generated = resolved.model.generate(
+            fitted,
+            variation.prompt,
+            variation.variation.negative_prompt,
+            variation.seed,
+            plan.settings,
+        )
+    with result.timed("fit"):
+        return fit_back(np.asarray(generated), fit)
+
+
+def read_back(variation: VariationPlan, run_dir: Path, result: RunResult) -> np.ndarray:
+    """A variation done before, [T,H,W,3] uint8 from its files (its report is redone)."""
+    with result.timed("read"):
+        return np.stack([read_rgb(run_dir / o) for o in variation.outputs])
+
+
+def finish_variation(
+    frames: np.ndarray, reference: MetricReference | None, new: bool, result: RunResult
+) -> VariationOutput:
+    """Everything written of a variation's frames [T,H,W,3] uint8, computed: PNGs where
+    ``new``, scores, the contact sheet's rows, the preview. Nothing is written."""
+    with result.timed("write"):
+        encoded = _encode_frames(frames) if new else None
+    with result.timed("metrics"):
+        scores = (
+            {"edge_f1": None, "blur_ssim": None} if reference is None else reference.scores(frames)
+        )
+    with result.timed("report"):
+        preview = preview_mp4(frames)
+    return VariationOutput(encoded, scores, frames[pick_frames(len(frames))], preview)
+
+
 def _generate(
-    plan: _ClipPlan, stack: ControlStack, resolved: ResolvedModel, result: RunResult
+    plan: ClipPlan, stack: ControlStack, resolved: ResolvedModel, result: RunResult
 ) -> _GeneratedClip:
     """Every variation of the clip that is to do, from the model; nothing is written."""
     fit = plan_fit(plan.clip.size, resolved.model.requirements)
     with result.timed("fit"):
         fitted = fit_controls(stack, fit) if plan.frames_todo else None
-    frames = {}
-    for v in plan.variations:
-        if not v.todo:
-            continue
-        with result.timed("model"):
-            generated = resolved.model.generate(
-                fitted, v.prompt, v.variation.negative_prompt, v.seed, plan.settings
-            )
-        with result.timed("fit"):
-            frames[v.variation.name] = fit_back(np.asarray(generated), fit)
+    frames = {
+        v.variation.name: model_frames(fitted, fit, plan, v, resolved, result)
+        for v in plan.variations
+        if v.todo
+    }
     # The writer needs the rgb only (and what was derived from it, the metrics' side).
     plan.clip.forget(plan.clip.modalities - {RGB})
-    return _GeneratedClip(plan, sheet_controls(stack), fit, frames)
+    return _GeneratedClip(plan, clip_side(plan.clip, stack, fit.model_size), frames)
 
 
-def _write_clip(
-    generated: _GeneratedClip,
-    layout: OutputLayout,
-    manifest: Manifest,
-    context: dict[str, Any],
-    result: RunResult,
-    progress: RunProgress | None,
-) -> None:
+def _write_clip(generated: _GeneratedClip, run: OpenRun) -> None:
     """The clip's frames beside their labels, each recorded in the manifest; then the
     clip's report and metrics (variations done before are read back for them)."""
-    plan = generated.plan
-    clip = plan.clip
-    run_dir = layout.run_dir
-    outputs: dict[str, np.ndarray] = {}
+    plan, result = generated.plan, run.result
+    reference = metric_reference(plan.clip)
+    outputs = {}
     for v in plan.variations:
         name = v.variation.name
-        if name not in generated.frames:
-            with result.timed("read"):
-                outputs[name] = np.stack([read_rgb(run_dir / o) for o in v.outputs])
-            continue
-        frames = generated.frames[name]
-        with result.timed("write"):
-            encoded = _encode_frames(frames)
-        for frame, png, output in zip(clip.frames, encoded, v.outputs, strict=True):
-            with result.timed("write"):
-                _write_frame(frame, png, output, v, layout, manifest, context, result)
-            result.generated += 1
-            if progress is not None:
-                progress.advance(1)
-        outputs[name] = frames
-    input_rgb = clip.stack(RGB) if RGB in clip.modalities else None
+        new = name in generated.frames
+        frames = generated.frames[name] if new else read_back(v, run.layout.run_dir, result)
+        outputs[name] = finish_variation(frames, reference, new, result)
+        write_variation(run, plan, v, outputs[name])
+    write_report(run, plan, generated.side, outputs)
+    plan.clip.release()
+
+
+def write_variation(
+    run: OpenRun, plan: ClipPlan, variation: VariationPlan, output: VariationOutput
+) -> None:
+    """A variation's new frames beside their labels, each recorded in the manifest."""
+    if output.encoded is None:
+        return
+    for frame, png, path in zip(plan.clip.frames, output.encoded, variation.outputs, strict=True):
+        with run.result.timed("write"):
+            _write_frame(frame, png, path, variation, run)
+        run.result.generated += 1
+        if run.progress is not None:
+            run.progress.advance(1)
+
+
+def write_report(
+    run: OpenRun, plan: ClipPlan, side: ClipSide, outputs: dict[str, VariationOutput]
+) -> None:
+    """The clip's contact sheet and previews, then its metrics.json, which marks the
+    report as done; ``outputs`` holds every variation of the clip."""
+    run_dir = run.layout.run_dir
     report_dir = run_dir / plan.report_dir
-    with result.timed("report"):
-        write_clip_report(
-            report_dir, run_dir, clip.frame_indices, input_rgb, generated.controls, outputs
+    names = [v.variation.name for v in plan.variations]
+    clip = plan.clip
+    with run.result.timed("report"):
+        sheet = clip_sheet(
+            clip.frame_indices,
+            side.input_rows,
+            side.controls,
+            {n: outputs[n].sheet_rows for n in names},
         )
-    with result.timed("metrics"):
-        # The input's side is computed once for every variation, and shared with the
-        # controls where they made the same (Canny and blur at the same preset).
-        reference = (
-            None
-            if input_rgb is None
-            else MetricReference(
-                rgb_canny(clip, METRIC_PRESET), rgb_blurred_small(clip, METRIC_PRESET)
-            )
-        )
-        metrics = {
-            "digest": plan.report_digest,
-            "camera": clip.camera,
-            "frames": [clip.frame_indices[0], clip.frame_indices[-1]],
-            "num_frames": len(clip),
-            "model_size": list(generated.fit.model_size),
-            "variations": {
-                name: (
-                    {"edge_f1": None, "blur_ssim": None}
-                    if reference is None
-                    else reference.scores(frames)
-                )
-                for name, frames in outputs.items()
-            },
-        }
-        data = json.dumps(metrics, indent=2).encode()
-        write_bytes_atomic(report_dir / METRICS_FILE, data, run_dir)
-    clip.release()
+        write_clip_report(report_dir, run_dir, sheet, {n: outputs[n].preview for n in names})
+    metrics = {
+        "digest": plan.report_digest,
+        "camera": clip.camera,
+        "frames": [clip.frame_indices[0], clip.frame_indices[-1]],
+        "num_frames": len(clip),
+        "model_size": list(side.model_size),
+        "variations": {n: outputs[n].scores for n in names},
+    }
+    data = json.dumps(metrics, indent=2).encode()
+    write_bytes_atomic(report_dir / METRICS_FILE, data, run_dir)
 
 
-def _controls(clip: Clip, spec: JobSpec, result: RunResult) -> ControlStack:
+def clip_controls(clip: Clip, spec: JobSpec, result: RunResult) -> ControlStack:
     """Read what the controls need (the rgb among it, which the metrics and report need
     too; nothing else: instance ids only where a control asks for them), then build the
     controls and weight maps, timing both."""
@@ -512,41 +641,29 @@ def _controls(clip: Clip, spec: JobSpec, result: RunResult) -> ControlStack:
         return build_control_stack(clip, spec.controls)
 
 
-@dataclass(frozen=True)
-class _EncodedFrame:
-    data: bytes
-    sha256: str
-
-
-def _encode_frames(frames: np.ndarray) -> list[_EncodedFrame]:
+def _encode_frames(frames: np.ndarray) -> list[EncodedFrame]:
     """PNG bytes and their sha256 of every frame [T,H,W,3], frames spread over the cores;
     the files are written after, in order (encoding writes nothing)."""
-    encoded: list[_EncodedFrame | None] = [None] * len(frames)
+    encoded: list[EncodedFrame | None] = [None] * len(frames)
 
     def encode(t: int) -> None:
         data = encode_png(frames[t])
-        encoded[t] = _EncodedFrame(data, hashlib.sha256(data).hexdigest())
+        encoded[t] = EncodedFrame(data, hashlib.sha256(data).hexdigest())
 
     for_each_frame(encode, len(frames))
     return encoded  # type: ignore[return-value]
 
 
 def _write_frame(
-    frame: Any,
-    png: _EncodedFrame,
-    output: str,
-    plan: _VariationPlan,
-    layout: OutputLayout,
-    manifest: Manifest,
-    context: dict[str, Any],
-    result: RunResult,
+    frame: Any, png: EncodedFrame, output: str, plan: VariationPlan, run: OpenRun
 ) -> None:
     """Labels first, then the rgb, then the manifest line: a line always names a whole frame."""
+    layout = run.layout
     run_dir = layout.run_dir
     for source, rel in layout.labels(plan.variation.name, frame):
-        place_label(source, run_dir / rel, result.label_mode, run_dir)
+        place_label(source, run_dir / rel, run.result.label_mode, run_dir)
     write_bytes_atomic(run_dir / output, png.data, run_dir)
-    manifest.append(
+    run.manifest.append(
         [
             ManifestEntry(
                 output=output,
@@ -556,7 +673,7 @@ def _write_frame(
                 variation=plan.variation.name,
                 prompt=plan.prompt,
                 seed=plan.seed,
-                controls_digest=context["controls"],
+                controls_digest=run.context["controls"],
                 generation_digest=plan.generation_digest,
                 sha256=png.sha256,
             )
@@ -564,7 +681,7 @@ def _write_frame(
     )
 
 
-def _collect_metrics(plans: list[_ClipPlan], run_dir: Path) -> dict[str, Any]:
+def _collect_metrics(plans: list[ClipPlan], run_dir: Path) -> dict[str, Any]:
     """Per-clip metrics of the clips whose report is current, and frame-weighted means."""
     clips = []
     for plan in plans:
@@ -590,15 +707,14 @@ def _collect_metrics(plans: list[_ClipPlan], run_dir: Path) -> dict[str, Any]:
 
 
 def _write_run_file(
-    spec: JobSpec,
-    resolved: ResolvedModel,
-    result: RunResult,
+    run: OpenRun,
     status: str,
     started_at: datetime,
     frames: tuple[int, int | None] | None,
     force: bool,
     clip_length: int,
 ) -> None:
+    spec, resolved, result = run.spec, run.resolved, run.result
     needs = resolved.model.requirements
     record = {
         "status": status,
@@ -632,6 +748,7 @@ def _write_run_file(
             ),
         },
         "metrics": result.metrics,
+        **run.run_record,
     }
     data = json.dumps(record, indent=2).encode()
     write_bytes_atomic(result.run_dir / RUN_FILE, data, result.run_dir)

@@ -60,7 +60,7 @@ def test_next_clip_is_read_while_the_model_generates_and_files_are_the_same(
     plain = run_job(_named(spec, "plain"), capped)
 
     built: list[tuple[str, float, float, str]] = []
-    controls = loop._controls
+    controls = loop.clip_controls
 
     def recorded(clip, spec, result):
         began = time.perf_counter()
@@ -68,7 +68,7 @@ def test_next_clip_is_read_while_the_model_generates_and_files_are_the_same(
         built.append((clip.camera, began, time.perf_counter(), threading.current_thread().name))
         return stack
 
-    monkeypatch.setattr(loop, "_controls", recorded)
+    monkeypatch.setattr(loop, "clip_controls", recorded)
     model = GpuLikeModel(tiny_resolved.model)
     prefetched = run_job(_named(spec, "prefetched"), replace(tiny_resolved, model=model))
 
