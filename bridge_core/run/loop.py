@@ -64,7 +64,7 @@ from bridge_core.run.layout import RUN_FILE, OutputLayout
 from bridge_core.run.manifest import Manifest, ManifestEntry
 from bridge_core.run.metrics import METRIC_PRESET, MetricReference
 from bridge_core.run.models import ResolvedModel
-from bridge_core.run.protocol import SamplingSettings
+from bridge_core.run.protocol import ModelRequirements, SamplingSettings
 from bridge_core.spec.models import PROMPT_MAX_CHARS, JobSpec, MaskRule, Variation
 from bridge_core.weights.masks import check_mask_file
 
@@ -236,6 +236,18 @@ def _frame_range(spec: JobSpec, frames: tuple[int, int | None] | None) -> tuple[
     return frame_range
 
 
+def job_clips(
+    spec: JobSpec,
+    dataset: Dataset,
+    needs: ModelRequirements,
+    frames: tuple[int, int | None] | None = None,
+) -> list[Clip]:
+    """The clips a run of ``spec`` works on, in order (a Ray worker finds its item's clip
+    again by its place in this list)."""
+    clip_length = spec.input.clip_length or needs.frames_per_chunk
+    return dataset.clips(spec.input.cameras, clip_length, _frame_range(spec, frames))
+
+
 @dataclass
 class OpenRun:
     """A locked run folder and what was planned for it; the loop in this process and the
@@ -278,7 +290,7 @@ def open_run(
     if not checked:
         _check_inputs(spec, dataset, frame_range)
     clip_length = spec.input.clip_length or needs.frames_per_chunk
-    clips = dataset.clips(spec.input.cameras, clip_length, frame_range)
+    clips = job_clips(spec, dataset, needs, frames)
     layout = OutputLayout(dataset, spec.output.run_name)
     result = RunResult(layout.run_dir, total=0)
     # Built before anything is written, so a control the data cannot give fails cleanly.
@@ -514,7 +526,7 @@ def metric_reference(clip: Clip) -> MetricReference | None:
 def model_frames(
     fitted: ControlStack,
     fit: Fit,
-    plan: ClipPlan,
+    settings: SamplingSettings,
     variation: VariationPlan,
     resolved: ResolvedModel,
     result: RunResult,
@@ -526,7 +538,7 @@ def model_frames(
             variation.prompt,
             variation.variation.negative_prompt,
             variation.seed,
-            plan.settings,
+            settings,
         )
     with result.timed("fit"):
         return fit_back(np.asarray(generated), fit)
@@ -562,7 +574,7 @@ def _generate(
     with result.timed("fit"):
         fitted = fit_controls(stack, fit) if plan.frames_todo else None
     frames = {
-        v.variation.name: model_frames(fitted, fit, plan, v, resolved, result)
+        v.variation.name: model_frames(fitted, fit, plan.settings, v, resolved, result)
         for v in plan.variations
         if v.todo
     }

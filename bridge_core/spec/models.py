@@ -414,6 +414,28 @@ class OutputSpec(_Model):
     run_name: FolderName = "run"
 
 
+class RaySpec(_Model):
+    """Where and how wide to spread the job over Ray (``cosmos-bridge run --ray``)."""
+
+    address: str = Field(
+        default="auto",
+        min_length=1,
+        description="auto: the cluster this machine belongs to (RAY_ADDRESS, or one `ray "
+        "start` made), else a new one on this machine; local: always a new one here; or a "
+        "cluster's address (host:6379, ray://host:10001).",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Model copies; default one per GPU the cluster has, or one per "
+        "cpus_per_worker CPUs where it has none.",
+    )
+    gpus_per_worker: float | None = Field(
+        default=None, ge=0, description="Default 1 where the cluster has GPUs, else 0."
+    )
+    cpus_per_worker: float = Field(default=1, gt=0)
+
+
 class JobSpec(_Model):
     """A whole job: input frames, controls, variations, model and output."""
 
@@ -423,6 +445,9 @@ class JobSpec(_Model):
     variations: list[Variation] = Field(min_length=1)
     model: ModelSpec = Field(default_factory=ModelSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    ray: RaySpec | None = Field(
+        default=None, description="Run on Ray (bridge_core.run.distributed); None: in-process."
+    )
 
     @field_validator("controls", mode="before")
     @classmethod
