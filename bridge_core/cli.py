@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     Progress,
@@ -209,6 +210,15 @@ class _RunBar:
     def advance(self, frames: int) -> None:
         self.progress.advance(self.task, frames)
 
+    def workers(self, alive: int, started: int) -> None:
+        """On Ray: how many of the workers answer."""
+        self.progress.update(self.task, description=f"generating ({alive}/{started} workers)")
+
+
+def _print_notes(notes: list[str], where: Console) -> None:
+    for note in notes:
+        where.print(f"[bold yellow]NOTE[/]: {escape(note)}")
+
 
 @app.command()
 def run(
@@ -218,21 +228,53 @@ def run(
     ] = None,
     frames: Annotated[str | None, typer.Option(help="Frame range START:STOP.")] = None,
     force: Annotated[bool, typer.Option(help="Redo frames already done.")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on Ray: auto (this machine's cluster, else a new local one), local, "
+            "or a cluster's address. Overrides the spec's ray.address."
+        ),
+    ] = None,
+    ray_workers: Annotated[
+        int | None, typer.Option(min=1, help="Ray workers (default: one per GPU).")
+    ] = None,
 ) -> None:
     """Generate every variation of every selected frame, written back beside the labels."""
     from bridge_core.run.loop import check_job, run_job
     from bridge_core.run.models import resolve_model
+    from bridge_core.spec.models import RaySpec
 
     job = _single_spec(spec)
     frame_range = _parse_frames_option(frames)
     check_job(job, frame_range)  # before the model loads: bad input fails in a second
-    resolved = resolve_model(job.model, model)
-    for note in resolved.notes:
-        console.print(f"[bold yellow]NOTE[/]: {escape(note)}")
+    ray_spec = job.ray
+    if ray is not None or ray_workers is not None:
+        ray_spec = (ray_spec or RaySpec()).model_copy(
+            update={k: v for k, v in {"address": ray, "workers": ray_workers}.items() if v}
+        )
     progress = progress_bar(_RateColumn(), transient=False)
+    bar = _RunBar(progress)
     try:
-        with progress:
-            result = run_job(job, resolved, frame_range, force, _RunBar(progress), checked=True)
+        if ray_spec is not None:
+            from bridge_core.run.distributed import run_job_on_ray
+
+            with progress:
+                result = run_job_on_ray(
+                    job,
+                    None,
+                    frame_range,
+                    force,
+                    bar,
+                    ray_spec=ray_spec,
+                    model_id=model,
+                    checked=True,
+                    on_model=lambda resolved: _print_notes(resolved.notes, progress.console),
+                )
+        else:
+            resolved = resolve_model(job.model, model)
+            _print_notes(resolved.notes, console)
+            with progress:
+                result = run_job(job, resolved, frame_range, force, bar, checked=True)
     except KeyboardInterrupt:
         errors.print(
             "interrupted: every frame written so far is complete and in the manifest; "

@@ -239,11 +239,13 @@ def run_job_on_ray(
     ray_spec: RaySpec | None = None,
     model_id: str | None = None,
     checked: bool = False,
+    on_model: Callable[[ResolvedModel], None] | None = None,
 ) -> RunResult:
     """:func:`bridge_core.run.loop.run_job` with the model in a pool of Ray workers.
 
     model_factory: builds the model in each worker (default: ``resolve_model`` of the
-    spec's model, or ``model_id``); ray_spec: where and how wide (default: the spec's
+    spec's model, or ``model_id``); on_model: told what the workers loaded (its notes)
+    before the first item; ray_spec: where and how wide (default: the spec's
     ``ray`` section, else :class:`RaySpec`'s defaults). Ray is joined or started here
     (``ray_spec.address``), or used as it is where this process already joined it. The
     run folder is written by this process alone; the dataset must be at the same path
@@ -263,6 +265,8 @@ def run_job_on_ray(
     pool = _start_workers(ray, spec, factory, frames, settings, address)
     try:
         resolved = _driver_model(pool)
+        if on_model is not None:
+            on_model(resolved)
         with open_run(spec, resolved, frames, force, progress, checked=True) as run:
             workers = run.run_record.setdefault("workers", {"ray": pool.address, "pool": []})
             try:

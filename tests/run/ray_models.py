@@ -24,13 +24,20 @@ def capped_tiny() -> ResolvedModel:
 
 
 class _SlowModel(CappedModel):
-    """Waits before each clip, so that a test can kill a worker while it holds items."""
+    """Says which process generates (a file named by its pid in ``pids``), then waits, so
+    that a test can kill a worker in the middle of an item."""
+
+    def __init__(self, model, pids: Path):
+        super().__init__(model)
+        self.pids = pids
 
     def generate(self, *args):
-        time.sleep(float(os.environ.get("RAY_TEST_SLOW_S", "0.5")))
+        (self.pids / str(os.getpid())).touch()
+        time.sleep(0.5)
         return super().generate(*args)
 
 
-def slow_tiny() -> ResolvedModel:
+def slow_tiny(pids: Path) -> ResolvedModel:
+    """:func:`capped_tiny`, half a second slower a clip, telling ``pids`` who generates."""
     resolved = capped_tiny()
-    return replace(resolved, model=_SlowModel(resolved.model.model))
+    return replace(resolved, model=_SlowModel(resolved.model.model, pids))
