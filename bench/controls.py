@@ -34,8 +34,9 @@ RESOLUTION = (1280, 704)
 REPLICATOR_PNG_LEVEL = 3
 
 
-def make_dataset(out: Path, frames: int) -> Path:
-    """A flat BasicWriter dataset at 1280x704 from the real YCB sample's frames, resized.
+def make_dataset(out: Path, frames: int, size: tuple[int, int] = RESOLUTION) -> Path:
+    """A flat BasicWriter dataset at ``size`` (w, h; default 1280x704) from the real YCB
+    sample's frames, resized.
 
     Real Replicator files (not synthetic ones) so PNG decoding costs what it costs
     on real captures; pictures are resized nearest-neighbour where values are ids, and
@@ -46,7 +47,6 @@ def make_dataset(out: Path, frames: int) -> Path:
     if not source.is_dir():
         raise SystemExit(f"the bench reads the real YCB sample at {source}, which is missing")
     out.mkdir(parents=True)
-    size = RESOLUTION
     for i in range(frames):
         src = i % 4
         for name, interpolation in (

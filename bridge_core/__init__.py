@@ -35,6 +35,8 @@ _EXPORTS = {
     "SamplingSettings": "bridge_core.run.protocol",
     "resolve_model": "bridge_core.run.models",
     "run_job": "bridge_core.run.loop",
+    "run_job_on_ray": "bridge_core.run.distributed",
+    "RaySpec": "bridge_core.spec.models",
     # errors
     "BridgeError": "bridge_core.errors",
     "InputError": "bridge_core.errors",

@@ -20,6 +20,7 @@ EXPECTED = {
     "InputError",
     "JobSpec",
     "ModelRequirements",
+    "RaySpec",
     "SamplingSettings",
     "Segmentation",
     "SpecError",
@@ -33,6 +34,7 @@ EXPECTED = {
     "parse_job_spec",
     "resolve_model",
     "run_job",
+    "run_job_on_ray",
     "weight_map",
 }
 
