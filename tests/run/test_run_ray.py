@@ -199,3 +199,40 @@ def test_run_command_takes_ray_and_says_how_many_workers(cluster, run_cli, ycb, 
     record = json.loads(next((ycb / RUNS_FOLDER).glob("*/run.json")).read_text())
     assert record["status"] == "complete" and len(record["workers"]["pool"]) == 2
     assert record["model"]["id"] == "tiny" and record["model"]["random_weights"]
+
+
+class _StopAfter:
+    """A progress bar whose user presses Ctrl-C once ``frames`` frames were written."""
+
+    def __init__(self, frames: int):
+        self.left = frames
+
+    def start(self, total: int, done: int) -> None:
+        pass
+
+    def advance(self, frames: int) -> None:
+        self.left -= frames
+        if self.left <= 0:
+            raise KeyboardInterrupt
+
+
+def test_a_stopped_driver_resumes_where_it_stopped(cluster, ycb) -> None:
+    from ray_models import capped_tiny
+
+    spec = starter(ycb)
+    expected, expected_links, _record = _in_process(spec)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job_on_ray(spec, capped_tiny, progress=_StopAfter(3), ray_spec=TWO_WORKERS)
+    run_dir = ycb / RUNS_FOLDER / spec.output.run_name
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    written = len(_manifest_outputs(run_dir))
+    assert 3 <= written < 12
+
+    resumed = run_job_on_ray(spec, capped_tiny, ray_spec=TWO_WORKERS)
+
+    # A variation cut in the middle of its clip is redone whole, as without Ray.
+    assert 2 <= resumed.skipped <= written and resumed.generated == resumed.total - resumed.skipped
+    outputs = _manifest_outputs(run_dir)
+    assert len(outputs) == len(set(outputs)) == resumed.total
+    assert _hashes(run_dir) == expected and _links(run_dir) == expected_links
