@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -153,7 +154,7 @@ class Worker:
         began = time.perf_counter()
         clip = self._clip(item)
         needs = self.resolved.model.requirements
-        result = RunResult(run_dir=run_dir, total=0)  # type: ignore[arg-type]
+        result = RunResult(Path(run_dir), total=0)
         try:
             stack = clip_controls(clip, self.spec, result)
             fit = plan_fit(clip.size, needs)

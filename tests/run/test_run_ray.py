@@ -236,3 +236,18 @@ def test_a_stopped_driver_resumes_where_it_stopped(cluster, ycb) -> None:
     outputs = _manifest_outputs(run_dir)
     assert len(outputs) == len(set(outputs)) == resumed.total
     assert _hashes(run_dir) == expected and _links(run_dir) == expected_links
+
+
+def test_a_report_lost_is_redone_from_the_frames_on_disk(cluster, ycb) -> None:
+    from ray_models import capped_tiny
+
+    spec = starter(ycb)
+    first = run_job_on_ray(spec, capped_tiny, ray_spec=TWO_WORKERS)
+    expected = _hashes(first.run_dir)
+    report = next(first.run_dir.glob("report/**/metrics.json")).parent
+    shutil.rmtree(report)
+
+    again = run_job_on_ray(spec, capped_tiny, ray_spec=TWO_WORKERS)
+
+    assert again.generated == 0
+    assert _hashes(first.run_dir) == expected  # the report's files, bytes included
