@@ -103,7 +103,8 @@ def main() -> None:
     print("workers   seconds   frames/s   efficiency   (start-up)")
     for n, seconds, startup in rows:
         efficiency = f"{one / (n * seconds):10.0%}" if one else "         -"
-        print(f"{n:7d}   {seconds:7.2f}   {frames / seconds:8.2f}   {efficiency}   ({startup:.1f} s)")
+        rate = frames / seconds
+        print(f"{n:7d}   {seconds:7.2f}   {rate:8.2f}   {efficiency}   ({startup:.1f} s)")
     if one:
         item_s = args.clip_length * args.gpu_ms / 1000
         for what, baseline in (("in-process", local.seconds), ("the model's time", model_s)):
