@@ -232,7 +232,8 @@ def test_a_stopped_driver_resumes_where_it_stopped(cluster, ycb) -> None:
     resumed = run_job_on_ray(spec, capped_tiny, ray_spec=TWO_WORKERS)
 
     # A variation cut in the middle of its clip is redone whole, as without Ray.
-    assert 2 <= resumed.skipped <= written and resumed.generated == resumed.total - resumed.skipped
+    assert 1 <= resumed.skipped <= written
+    assert resumed.generated == resumed.total - resumed.skipped
     outputs = _manifest_outputs(run_dir)
     assert len(outputs) == len(set(outputs)) == resumed.total
     assert _hashes(run_dir) == expected and _links(run_dir) == expected_links
