@@ -113,6 +113,9 @@ def train_default(
         int | None, typer.Option(help="VAE decoder steps on whole chunks (encoder frozen).")
     ] = None,
     batch: Annotated[int | None, typer.Option(help="Clips per transformer step.")] = None,
+    vae_batch: Annotated[
+        int | None, typer.Option(help="Frames per VAE step (crops x frames each).")
+    ] = None,
     build_only: Annotated[bool, typer.Option(help="Stop after writing clips.npz.")] = False,
     out: Annotated[Path | None, typer.Option(help="Model folder (default: WORKDIR/model).")] = None,
     init: Annotated[
@@ -181,7 +184,7 @@ def train_default(
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     given = {"vae_steps": vae_steps, "base_steps": base_steps, "branch_steps": branch_steps}
-    given.update(decoder_steps=decoder_steps, batch=batch)
+    given.update(decoder_steps=decoder_steps, batch=batch, vae_batch=vae_batch)
     chosen = {k: v for k, v in given.items() if v is not None}
     schedule = Schedule(**{**DEFAULT_SCHEDULE, **chosen})
     checkpoint = workdir / CHECKPOINT_DIR
