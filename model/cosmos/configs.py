@@ -142,6 +142,19 @@ MODEL_PRESETS: dict[str, ModelPreset] = {
         patch_size=(1, 4, 4),
         max_size=(16, 64, 64),
     ),
+    # "codec4x" sampled frame by frame: 1-frame chunks, 64 tokens each at 128x128, so a
+    # CPU trains many more steps in its minutes; the VAE sees single frames only (no
+    # temporal compression: frames do not share latents), and geometry comes from the
+    # controls frame by frame.
+    "frame4x": replace(
+        _DEFAULT,
+        vae_base_dim=16,
+        vae_dim_mult=(1, 2, 4),
+        vae_temporal_downsample=(False, False),
+        patch_size=(1, 4, 4),
+        max_size=(1, 64, 64),
+        frames_per_chunk=1,
+    ),
     # nvidia/Cosmos-Transfer2.5-2B at its published size, random weights (a checkpoint
     # supplies the real ones): diffusers' scripts/convert_cosmos_to_diffusers.py
     # (huggingface/diffusers 58eb52c), TRANSFORMER_CONFIGS["Cosmos-2.5-Transfer-General-2B"]

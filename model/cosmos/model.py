@@ -195,7 +195,9 @@ class CosmosTransferModel:
                 f"a clip of {frames} frames is too short: it needs more than "
                 f"num_conditional_frames={settings.num_conditional_frames}"
             )
-        if settings.num_conditional_frames >= max(self.frames_per_chunk, sampling.MIN_CHUNK_FRAMES):
+        # A model of 1-frame chunks has nothing to condition on: its setting is ignored.
+        longest = max(self.frames_per_chunk, sampling.MIN_CHUNK_FRAMES)
+        if self.frames_per_chunk > 1 and settings.num_conditional_frames >= longest:
             raise ValueError(
                 f"num_conditional_frames={settings.num_conditional_frames} must be smaller than "
                 f"frames_per_chunk={self.frames_per_chunk}"

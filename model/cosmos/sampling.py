@@ -60,6 +60,12 @@ def _fit_frames(x: torch.Tensor, num_frames: int, dim: int) -> torch.Tensor:
     return torch.cat([x, *([last] * missing)], dim=dim)
 
 
+def min_chunk_frames(grid: fusion.TokenGrid, frames_per_chunk: int) -> int:
+    """The chunk length sampled: at least one frame group where the VAE compresses time
+    (its first latent frame holds one frame, the next ones four), else as given."""
+    return max(frames_per_chunk, MIN_CHUNK_FRAMES) if grid.temporal > 1 else frames_per_chunk
+
+
 def chunk_spans(num_frames: int, frames_per_chunk: int, num_cond: int) -> list[tuple[int, int]]:
     """(start, end) pixel frames of each chunk; each after the first re-generates ``num_cond``."""
     stride = frames_per_chunk - num_cond
@@ -162,9 +168,10 @@ def sample(
     t_dtype, v_dtype = transformer.dtype, vae.dtype
     video_frames = branches[0].video.shape[2]
     height, width = branches[0].video.shape[-2:]
-    frames_per_chunk = max(frames_per_chunk, MIN_CHUNK_FRAMES)
     # The compression comes from the models themselves (8x8x4 for Transfer2.5's Wan VAE).
     grid = fusion.TokenGrid.of(vae, transformer)
+    frames_per_chunk = min_chunk_frames(grid, frames_per_chunk)
+    num_cond_frames = min(num_cond_frames, frames_per_chunk - 1)
     num_cond_latents = grid.cond_latent_frames(num_cond_frames)
     latent_t = grid.latent_frames(frames_per_chunk)
     latent_shape = (

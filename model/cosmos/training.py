@@ -152,6 +152,31 @@ def _optimise(
         checkpoint.save(history)
 
 
+def split_frames(clips: ClipSet, frames: int) -> ClipSet:
+    """Clips cut into clips of ``frames`` frames (a model of shorter chunks than the
+    renders learns on its own chunk length); what indexes a clip is repeated to match."""
+    t = clips.targets.shape[1]
+    if frames >= t:
+        return clips
+    pieces = t // frames
+
+    def cut(videos: np.ndarray) -> np.ndarray:
+        n = videos.shape[0]
+        kept = videos[:, : pieces * frames]
+        return kept.reshape(n * pieces, frames, *videos.shape[2:])
+
+    # Target (i, piece p) is steered by controls (scene[i], piece p).
+    scene = (clips.scene[:, None] * pieces + np.arange(pieces)[None]).reshape(-1)
+    return ClipSet(
+        cut(clips.targets),
+        {name: cut(video) for name, video in clips.controls.items()},
+        scene,
+        np.repeat(clips.prompt, pieces),
+        clips.prompt_embeds,
+        clips.null_embed,
+    )
+
+
 def _vae_clips(clips: ClipSet) -> list[np.ndarray]:
     """Every video the VAE will see: targets and each control, [K, T, H, W, 3]."""
     return [clips.targets, *clips.controls.values()]
@@ -212,8 +237,11 @@ def train_vae(
     sources, crop = _vae_clips(clips), _crop(clips, schedule)
     vae.to(device).train()
 
+    # Clip lengths 1, 5, 9 where the clips are that long (a 1-frame model sees 1 only).
+    lengths = [n for n in (1, 5, 9) if n <= clips.targets.shape[1]]
+
     def loss_at(step: int) -> torch.Tensor:
-        frames = 1 + fusion.ENCODER_FRAME_GROUP * (step % 3)
+        frames = lengths[step % len(lengths)]
         batch = vae_batch_size(schedule.vae_batch, frames)
         x = to_video(_vae_batch(sources, batch, frames, crop, phase.randoms.rng), device)
         posterior = vae.encode(x).latent_dist
@@ -360,7 +388,8 @@ def flow_batch(
     noisy = (1 - sigmas) * x0 + sigmas * noise
 
     cond = torch.zeros(b, 1, t, 1, 1)
-    cond[torch.from_numpy(rng.random(b) < schedule.cond_frame_rate), :, 0] = 1.0
+    if t > 1:  # a clip of one latent frame has nothing left to generate after it
+        cond[torch.from_numpy(rng.random(b) < schedule.cond_frame_rate), :, 0] = 1.0
     latents = cond * x0 + (1 - cond) * noisy
     timestep = cond * CONDITIONAL_SIGMA + (1 - cond) * sigmas
 
@@ -573,6 +602,7 @@ def train_model(
         return steps > 0 and name not in history.done
 
     run = (history, log)
+    clips = split_frames(clips, preset.frames_per_chunk)
     if pending("vae", schedule.vae_steps):
         train_vae(vae, clips, schedule, device, *run, checkpoint)
     encoded = encode_set(vae.to(device), clips, device)

@@ -400,3 +400,52 @@ def test_train_default_resumes_only_when_asked(tmp_path, run_cli) -> None:
     assert {p: len(v) for p, v in record["losses"].items()} == {"vae": 2, "base": 3, "branches": 2}
     assert load_transfer_model(workdir / "model", device="cpu").origin == "project"
     assert not (workdir / "checkpoint").exists()  # finished: nothing left to resume
+
+
+def test_split_frames_keeps_every_target_with_its_own_frames_controls() -> None:
+    packed = synthetic_packed(scenes=3)
+    clips = clip_set(packed, [CONDITIONS[c].prompt for c in packed.conditions], 16)
+    frames = training.split_frames(clips, 1)
+    assert frames.targets.shape == (len(clips) * 9, 1, SIZE, SIZE, 3)
+    i, t = 2 * len(CONDITIONS) + 1, 7  # scene 2, the second condition, frame 7
+    k = i * 9 + t
+    np.testing.assert_array_equal(frames.targets[k, 0], clips.targets[i, t])
+    for name in CONTROL_NAMES:
+        scene = frames.scene[k]
+        np.testing.assert_array_equal(
+            frames.controls[name][scene, 0], clips.controls[name][clips.scene[i], t]
+        )
+    assert frames.prompt[k] == clips.prompt[i]
+
+
+def test_a_model_of_one_frame_chunks_trains_and_samples_frame_by_frame() -> None:
+    """No temporal compression, 1-frame chunks: trained on single frames, a clip of any
+    length is generated one frame at a time (a conditioning-frame setting is ignored)."""
+    from bridge_core.controls.stack import ControlStack
+    from bridge_core.run.protocol import SamplingSettings
+
+    preset = replace(
+        _tiny_preset(),
+        vae_dim_mult=(1, 2, 4),
+        vae_temporal_downsample=(False, False),
+        patch_size=(1, 2, 2),
+        max_size=(1, 8, 8),
+        frames_per_chunk=1,
+    )
+    packed = synthetic_packed()
+    clips = clip_set(packed, [CONDITIONS[c].prompt for c in packed.conditions], 16)
+    schedule = training.Schedule(vae_steps=2, vae_batch=2, base_steps=2, branch_steps=2, batch=2)
+    model, history = training.train_model(
+        preset, clips, tuple(CONTROL_NAMES), schedule, torch.device("cpu")
+    )
+    assert {p: len(v) for p, v in history.losses.items()} == {"vae": 2, "base": 2, "branches": 2}
+    assert all(np.isfinite(v).all() for v in history.losses.values())
+    assert model.requirements.frames_per_chunk == 1
+
+    video = np.random.default_rng(0).random((3, SIZE, SIZE, 3)).astype(np.float32)
+    stack = ControlStack(
+        videos={"edge": video}, weights={"edge": np.ones((3, SIZE, SIZE), np.float32)}
+    )
+    settings = SamplingSettings(num_steps=2, guidance=0.0, num_conditional_frames=1)
+    frames = np.asarray(model.generate(stack, "a prompt", None, 0, settings))
+    assert frames.shape == (3, SIZE, SIZE, 3) and frames.dtype == np.uint8
