@@ -100,6 +100,19 @@ _DEFAULT = ModelPreset(
     frames_per_chunk=9,
 )
 
+# "default" with a codec of 4x in space and none in time, a 4x4 patch keeping tokens
+# 16 pixels wide (576 per 9-frame 128x128 chunk instead of 192). One CPU run of it
+# (issue 13's note): the codec's round trip of held-out renders kept Edge F1 0.069
+# (default: 0.024) at 27.6 dB, but the whole model's outputs only 0.011.
+_CODEC4X = replace(
+    _DEFAULT,
+    vae_base_dim=16,
+    vae_dim_mult=(1, 2, 4),
+    vae_temporal_downsample=(False, False),
+    patch_size=(1, 4, 4),
+    max_size=(16, 64, 64),
+)
+
 # The CLI's and the benchmark's choices come from these keys.
 MODEL_PRESETS: dict[str, ModelPreset] = {
     # diffusers' test sizes: a whole generation in well under a second on a CPU.
@@ -130,31 +143,12 @@ MODEL_PRESETS: dict[str, ModelPreset] = {
         frames_per_chunk=9,
     ),
     "default": _DEFAULT,
-    # "default" with a codec of 4x in space and none in time, a 4x4 patch keeping tokens
-    # 16 pixels wide (576 per 9-frame 128x128 chunk instead of 192). One CPU run of it
-    # (issue 13's note): the codec's round trip of held-out renders kept Edge F1 0.069
-    # (default: 0.024) at 27.6 dB, but the whole model's outputs only 0.011.
-    "codec4x": replace(
-        _DEFAULT,
-        vae_base_dim=16,
-        vae_dim_mult=(1, 2, 4),
-        vae_temporal_downsample=(False, False),
-        patch_size=(1, 4, 4),
-        max_size=(16, 64, 64),
-    ),
+    "codec4x": _CODEC4X,
     # "codec4x" sampled frame by frame: 1-frame chunks, 64 tokens each at 128x128, so a
     # CPU trains many more steps in its minutes; the VAE sees single frames only (no
     # temporal compression: frames do not share latents), and geometry comes from the
     # controls frame by frame.
-    "frame4x": replace(
-        _DEFAULT,
-        vae_base_dim=16,
-        vae_dim_mult=(1, 2, 4),
-        vae_temporal_downsample=(False, False),
-        patch_size=(1, 4, 4),
-        max_size=(1, 64, 64),
-        frames_per_chunk=1,
-    ),
+    "frame4x": replace(_CODEC4X, max_size=(1, 64, 64), frames_per_chunk=1),
     # nvidia/Cosmos-Transfer2.5-2B at its published size, random weights (a checkpoint
     # supplies the real ones): diffusers' scripts/convert_cosmos_to_diffusers.py
     # (huggingface/diffusers 58eb52c), TRANSFORMER_CONFIGS["Cosmos-2.5-Transfer-General-2B"]
