@@ -35,7 +35,9 @@ def canny_edges(rgb: np.ndarray, preset: str = "medium") -> np.ndarray:
     return out
 
 
-def _differs(a: np.ndarray, test: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+def neighbours_differ(
+    a: np.ndarray, test: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
     """Mark pixels whose right or lower neighbour differs by ``test``: [T,H,W(,C)] -> [T,H,W]."""
     out = np.zeros(a.shape[:3], dtype=bool)
 
@@ -112,12 +114,12 @@ def normal_edges(normals: np.ndarray) -> np.ndarray:
         )
         return both & (cos < NORMAL_CREASE_COS)
 
-    return _differs(vectors, crease)
+    return neighbours_differ(vectors, crease)
 
 
 def segment_edges(ids: np.ndarray) -> np.ndarray:
     """Boundaries between segments [T,H,W] bool."""
-    return _differs(ids, np.not_equal)
+    return neighbours_differ(ids, np.not_equal)
 
 
 def edge_control(edges: np.ndarray) -> np.ndarray:

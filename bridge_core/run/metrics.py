@@ -112,7 +112,16 @@ class MetricReference:
         return cls(canny_edges(inputs, preset), blurred_small(inputs, preset), preset)
 
     def scores(self, outputs: np.ndarray) -> dict[str, float]:
+        return self.scores_of(self.output_side(outputs))
+
+    def output_side(self, outputs: np.ndarray) -> MetricReference:
+        """The output clip's side [T,H,W,3] uint8, as the scores compare it (the quality
+        gate's checks read its edges and blur too)."""
+        return MetricReference.of(outputs, self.preset)
+
+    def scores_of(self, output: MetricReference) -> dict[str, float]:
+        """The scores of an output side (:meth:`output_side`)."""
         return {
-            "edge_f1": _edge_f1(self.edges, canny_edges(outputs, self.preset)),
-            "blur_ssim": _blur_ssim(self.blurred, blurred_small(outputs, self.preset)),
+            "edge_f1": _edge_f1(self.edges, output.edges),
+            "blur_ssim": _blur_ssim(self.blurred, output.blurred),
         }

@@ -80,8 +80,9 @@ SpecPath = Annotated[Path, AfterValidator(_resolve_in_context)]
 # line repeats it; anything much longer is a mistake.
 PROMPT_MAX_CHARS = 2**16
 
-# The folder beside the variations' folders in a run folder, so no variation may take it.
+# The folders beside the variations' folders in a run folder, so no variation may take them.
 REPORT_FOLDER = "report"
+REJECTED_FOLDER = "rejected"
 
 
 def check_folder_name(value: str) -> str:
@@ -436,6 +437,61 @@ class RaySpec(_Model):
     cpus_per_worker: float = Field(default=1, gt=0)
 
 
+class CriticSpec(_Model):
+    """The optional VLM critic (Cosmos-Reason through transformers), asked whether a clip
+    shows anomalies (see bridge_core/quality/critic.py for the prompt)."""
+
+    model: str = Field(
+        default="nvidia/Cosmos-Reason1-7B",
+        min_length=1,
+        description="Hub id or local folder: a Qwen2.5-VL (Cosmos-Reason1) or Qwen3-VL "
+        "(Cosmos-Reason2) checkpoint.",
+    )
+    revision: str | None = None
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda|cuda:\d+)$")] = "auto"
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    trials: int = Field(default=3, ge=1, le=32, description="Answers sampled per clip.")
+    frames: int = Field(default=8, ge=1, le=64, description="Frames of a clip it is shown.")
+    max_side: int = Field(
+        default=448, ge=28, le=1792, description="Longest side of a frame it is shown, px."
+    )
+    min_score: float = Field(
+        default=0.5, ge=0, le=1, description="Least share of trials that see no anomaly."
+    )
+    prompt: str | None = Field(
+        default=None, min_length=1, max_length=PROMPT_MAX_CHARS, description="None: ours."
+    )
+
+
+class QualitySpec(_Model):
+    """The quality gate: every generated clip is scored without a network (and by the
+    critic where one is set); a clip failing a threshold is generated again with a derived
+    seed up to ``retries`` times, then kept under ``rejected/`` instead of its variation's
+    folder. A threshold set to null is not checked. The defaults are conservative: set on
+    the shipped default model's good and broken clips (docs/quality.md)."""
+
+    enabled: bool = True
+    retries: int = Field(default=1, ge=0, le=10, description="New seeds tried after a failure.")
+    min_edge_f1: float | None = Field(
+        default=0.01, ge=0, le=1, description="Edge F1 of the output's Canny edges vs the input's."
+    )
+    min_blur_ssim: float | None = Field(
+        default=0.2, ge=-1, le=1, description="SSIM of the blurred output vs the blurred input."
+    )
+    min_label_agreement: float | None = Field(
+        default=1.1,
+        ge=0,
+        description="How much likelier an output edge is near a large object's segmentation "
+        "boundary than anywhere (1: no relation); where the dataset has segmentation.",
+    )
+    max_temporal_ratio: float | None = Field(
+        default=3.0,
+        gt=0,
+        description="Frame-to-frame change of the output over that of the input (flicker).",
+    )
+    critic: CriticSpec | None = Field(default=None, description="The VLM critic; None: off.")
+
+
 class JobSpec(_Model):
     """A whole job: input frames, controls, variations, model and output."""
 
@@ -448,6 +504,7 @@ class JobSpec(_Model):
     ray: RaySpec | None = Field(
         default=None, description="Run on Ray (bridge_core.run.distributed); None: in-process."
     )
+    quality: QualitySpec = Field(default_factory=QualitySpec)
 
     @field_validator("controls", mode="before")
     @classmethod
@@ -482,9 +539,9 @@ class JobSpec(_Model):
         seen: dict[str, str] = {}
         for variation in variations:
             key = variation.name.casefold()
-            if key == REPORT_FOLDER:
+            if key in (REPORT_FOLDER, REJECTED_FOLDER):
                 raise ValueError(
-                    f"{variation.name!r} is the run's report folder; name the variation otherwise"
+                    f"{variation.name!r} is the run's {key} folder; name the variation otherwise"
                 )
             if key in seen:
                 raise ValueError(
@@ -511,6 +568,8 @@ SPEC_MODELS: tuple[type[BaseModel], ...] = (
     Variation,
     ModelSpec,
     OutputSpec,
+    QualitySpec,
+    CriticSpec,
     ClassRule,
     InstanceRule,
     KeyframeRule,
