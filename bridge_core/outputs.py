@@ -96,6 +96,13 @@ def write_bytes_atomic(path: Path, data: bytes, root: Path) -> None:
         tmp.write_bytes(data)
 
 
+def remove_output(path: Path, root: Path) -> None:
+    """Delete the file (or link: never what it points at) ``path`` inside ``root``, if
+    there; its folder must resolve inside ``root`` (check_inside)."""
+    check_inside(path.parent, root)
+    path.unlink(missing_ok=True)
+
+
 def remove_temps(folder: Path) -> int:
     """Delete temporaries a killed run left under ``folder`` (links not followed); the count."""
     removed = 0

@@ -12,6 +12,8 @@ from bridge_core.parallel import for_each_frame
 TILE_WIDTH = 256
 _HEADER = 22
 _ROW_LABEL = 64
+_NOTE_LINE = 18
+_REJECTED = (230, 40, 40)
 
 
 def tile(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -41,10 +43,10 @@ def tile_size(height: int, width: int) -> tuple[int, int]:
     return TILE_WIDTH, max(round(TILE_WIDTH * height / width), 1)
 
 
-def _text(canvas: np.ndarray, text: str, x: int, y: int) -> None:
-    cv2.putText(
-        canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1, cv2.LINE_AA
-    )
+def _text(
+    canvas: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int] = (235, 235, 235)
+) -> None:
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
 
 
 def pick_frames(num_frames: int, most: int = 4) -> list[int]:
@@ -55,20 +57,34 @@ def pick_frames(num_frames: int, most: int = 4) -> list[int]:
 
 
 def contact_sheet(
-    columns: Mapping[str, np.ndarray], frame_labels: Sequence[str], rows: Sequence[int]
+    columns: Mapping[str, np.ndarray],
+    frame_labels: Sequence[str],
+    rows: Sequence[int],
+    marks: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """A grid [H,W,3] uint8: one column per named video [T,H,W(,3)], one row per frame.
 
-    ``rows`` are positions in the videos; ``frame_labels[t]`` names position t.
+    ``rows`` are positions in the videos; ``frame_labels[t]`` names position t. Columns
+    named in ``marks`` (name -> why) are framed in red, marked REJECTED, and the reasons
+    listed under the grid.
     """
+    marks = marks or {}
     first = next(iter(columns.values()))
     size = tile_size(*first.shape[1:3])
     tw, th = size
+    grid_h = _HEADER + len(rows) * (th + 4)
     sheet = np.full(
-        (_HEADER + len(rows) * (th + 4), _ROW_LABEL + len(columns) * (tw + 4), 3), 24, np.uint8
+        (grid_h + _NOTE_LINE * len(marks), _ROW_LABEL + len(columns) * (tw + 4), 3), 24, np.uint8
     )
     for c, name in enumerate(columns):
-        _text(sheet, name, _ROW_LABEL + c * (tw + 4) + 4, 16)
+        x = _ROW_LABEL + c * (tw + 4)
+        if name in marks:
+            sheet[_HEADER - 2 : grid_h, x - 2 : x + tw + 2] = _REJECTED
+            _text(sheet, f"{name} REJECTED", x + 4, 16, _REJECTED)
+        else:
+            _text(sheet, name, x + 4, 16)
+    for i, (name, why) in enumerate(marks.items()):
+        _text(sheet, f"{name} rejected: {why}", 4, grid_h + _NOTE_LINE * (i + 1) - 5, _REJECTED)
     for r, t in enumerate(rows):
         _text(sheet, frame_labels[t], 4, _HEADER + r * (th + 4) + th // 2)
     videos = list(columns.values())

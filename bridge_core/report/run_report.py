@@ -44,12 +44,13 @@ def clip_sheet(
     input_rows: np.ndarray | None,
     controls: Mapping[str, np.ndarray],
     output_rows: Mapping[str, np.ndarray],
+    rejected: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """A clip's contact sheet [H,W,3] uint8: input rgb | controls | each variation.
 
     Rows are the clip's ``pick_frames``: input_rows [R,H,W,3] uint8 (None where the
     dataset has no rgb), controls the clip's ``sheet_controls``, output_rows variation ->
-    [R,H,W,3] uint8.
+    [R,H,W,3] uint8; rejected: variation -> why the quality gate rejected it (marked).
     """
     rows = pick_frames(len(frame_indices))
     columns: dict[str, np.ndarray] = {}
@@ -58,7 +59,7 @@ def clip_sheet(
     columns.update(controls)
     columns.update(output_rows)
     labels = [f"#{frame_indices[t]}" for t in rows]
-    return contact_sheet(columns, labels, range(len(rows)))
+    return contact_sheet(columns, labels, range(len(rows)), rejected)
 
 
 def preview_mp4(frames: np.ndarray) -> bytes:

@@ -2,8 +2,12 @@
 
 The job's work items are its clips x variations still to do (as the manifest says;
 a variation done before is an item too where its clip's report is to redo: it is read
-back and scored). A pool of Ray actors, one model each (one per GPU by default), kept
-loaded across items, takes them; each worker reads its clip from the dataset path every
+back, scored and judged again). A worker generates an item's retries itself, with the
+quality gate of the run in one process; the driver places the result where its verdict
+says (its variation's folder, or rejected/).
+
+A pool of Ray actors, one model each (one per GPU by default), kept loaded across items,
+takes them; each worker reads its clip from the dataset path every
 node sees, builds the controls, generates, encodes the PNGs, scores them and encodes
 the preview, and sends all that back. Only the driver writes, through the same
 functions as the run in one process (:mod:`bridge_core.run.loop`): lock, atomic
@@ -36,6 +40,7 @@ import numpy as np
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.types import RGB, Clip
 from bridge_core.errors import BridgeError, InputError
+from bridge_core.quality.critic import make_critic
 from bridge_core.run.fit import fit_controls, plan_fit
 from bridge_core.run.loop import (
     ClipPlan,
@@ -47,11 +52,12 @@ from bridge_core.run.loop import (
     VariationPlan,
     check_job,
     clip_controls,
+    clip_judge,
     clip_side,
     finish_variation,
+    generate_judged,
     job_clips,
-    metric_reference,
-    model_frames,
+    judge_kept,
     open_run,
     read_back,
     write_report,
@@ -133,6 +139,7 @@ class Worker:
         self.spec = spec
         self.frames = frames
         self.resolved = model_factory()
+        self.critic = make_critic(spec.quality)
         self._clips: list[Clip] | None = None
         self._clips_lock = threading.Lock()
         # A second item builds its controls while the first is on the model.
@@ -158,19 +165,23 @@ class Worker:
         try:
             stack = clip_controls(clip, self.spec, result)
             fit = plan_fit(clip.size, needs)
+            with result.timed("metrics"):
+                judge = clip_judge(clip, self.spec.quality, self.critic)
             variation = item.variation
             if variation.todo:
                 with result.timed("fit"):
                     fitted = fit_controls(stack, fit)
+                # The tries, and the critic where there is one, share the worker's GPU.
                 with self._model_lock:
-                    frames = model_frames(
-                        fitted, fit, item.settings, variation, self.resolved, result
+                    frames, tries = generate_judged(
+                        fitted, fit, item.settings, variation, self.resolved, judge, result
                     )
             else:
                 frames = read_back(variation, result.run_dir, result)
+                tries = judge_kept(variation, frames, judge, result)
             clip.forget(clip.modalities - {RGB})
             side = clip_side(clip, stack, fit.model_size)
-            output = finish_variation(frames, metric_reference(clip), variation.todo, result)
+            output = finish_variation(frames, tries, variation.todo, result)
         finally:
             clip.release()
         return ItemResult(

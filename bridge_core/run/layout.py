@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bridge_core.datasets.basicwriter import is_basicwriter_folder
 from bridge_core.datasets.types import Clip, Dataset, Frame
-from bridge_core.spec.models import REPORT_FOLDER
+from bridge_core.spec.models import REJECTED_FOLDER, REPORT_FOLDER
 
 RUNS_FOLDER = "cosmos_transfer"
 RUN_FILE = "run.json"
@@ -62,3 +62,13 @@ class OutputLayout:
         """The report folder of a clip, named by its frames so it survives other selections."""
         first, last = clip.frame_indices[0], clip.frame_indices[-1]
         return f"{REPORT_FOLDER}/{clip.camera}/frames_{first:04d}-{last:04d}"
+
+    def rejected(self, output: str) -> str:
+        """Where a frame of a clip the quality gate rejected goes instead of ``output``
+        (:meth:`rgb`), e.g. ``rejected/fog/Camera/rgb/rgb_0007.png``."""
+        return f"{REJECTED_FOLDER}/{output}"
+
+    def rejected_scores(self, variation: str, clip: Clip) -> str:
+        """The scores and reasons of a rejected clip, beside its frames."""
+        first, last = clip.frame_indices[0], clip.frame_indices[-1]
+        return f"{REJECTED_FOLDER}/{variation}/quality_{clip.camera}_{first:04d}-{last:04d}.json"

@@ -11,6 +11,13 @@ clip's report and metrics follow. What makes it safe to stop and rerun:
   rerun of the same spec skips it, and a changed spec redoes it;
 - seeds are derived from the variation's seed and the clip's identity, so a redone
   frame comes out the same;
+- the quality gate (``quality:`` in the spec, bridge_core/quality) judges every clip as
+  it is generated; one that fails is generated again with a seed derived from its own
+  and the try, up to ``retries`` times, and one that still fails goes under
+  ``rejected/``, never into its variation's folder. Every try is a manifest line. A
+  rejected clip is done like an accepted one; when the gate's settings change, the
+  frames kept (in the variation's folder or under rejected/) are judged again and moved
+  where the new verdict puts them, without generating;
 - frames are written on a helper thread while the next clip is generated; whatever
   stops the loop (Ctrl-C, an error), the frames already generated are written first;
 - one run at a time per run folder (a lock file).
@@ -47,10 +54,20 @@ from bridge_core.controls.build import (
 from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.files import read_json, read_rgb, read_text
-from bridge_core.datasets.types import RGB, Clip, Dataset
+from bridge_core.datasets.types import INSTANCE, RGB, SEMANTIC, Clip, Dataset
 from bridge_core.errors import InputError, SpecError
-from bridge_core.outputs import check_inside, remove_temps, write_bytes_atomic
+from bridge_core.outputs import check_inside, remove_output, remove_temps, write_bytes_atomic
 from bridge_core.parallel import for_each_frame
+from bridge_core.quality.checks import boundary_band, object_boundaries
+from bridge_core.quality.critic import make_critic
+from bridge_core.quality.gate import (
+    ClipCritic,
+    ClipJudge,
+    Judged,
+    attempt_seed,
+    gate_settings,
+    worst_margin,
+)
 from bridge_core.report.contact_sheet import pick_frames
 from bridge_core.report.run_report import (
     clip_sheet,
@@ -61,16 +78,18 @@ from bridge_core.report.run_report import (
 from bridge_core.run.files import RunLock, encode_png, label_mode, place_label
 from bridge_core.run.fit import Fit, fit_back, fit_controls, plan_fit
 from bridge_core.run.layout import RUN_FILE, OutputLayout
-from bridge_core.run.manifest import Manifest, ManifestEntry
+from bridge_core.run.manifest import AttemptEntry, Manifest, ManifestEntry
 from bridge_core.run.metrics import METRIC_PRESET, MetricReference
 from bridge_core.run.models import ResolvedModel
 from bridge_core.run.protocol import ModelRequirements, SamplingSettings
-from bridge_core.spec.models import PROMPT_MAX_CHARS, JobSpec, MaskRule, Variation
+from bridge_core.spec.models import PROMPT_MAX_CHARS, JobSpec, MaskRule, QualitySpec, Variation
 from bridge_core.weights.masks import check_mask_file
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+# The gate digest of a run with the gate off: every clip is accepted as it is.
+GATE_OFF = "off"
 _PACKAGES = (
     "cosmos-transfer-bridge",
     "numpy",
@@ -100,6 +119,8 @@ class RunResult:
     total: int
     generated: int = 0
     skipped: int = 0
+    rejected: int = 0
+    """Frames placed under rejected/ (the gate rejected their clip), this run."""
     label_mode: str = "symlink"
     seconds: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -135,14 +156,49 @@ def clip_seed(variation_seed: int, clip: Clip) -> int:
     return int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "little") >> 1
 
 
+def gate_digest(quality: QualitySpec) -> str:
+    """What a verdict was made under: the gate's settings, or GATE_OFF."""
+    return digest(gate_settings(quality)) if quality.enabled else GATE_OFF
+
+
+@dataclass(frozen=True)
+class Try:
+    """One generation of a clip's variation (or the frames kept of one), judged."""
+
+    attempt: int
+    seed: int
+    generation_digest: str
+    judged: Judged
+
+    @property
+    def accepted(self) -> bool:
+        return self.judged.verdict.accepted
+
+
 @dataclass
 class VariationPlan:
+    """One variation of one clip. seed and generation_digest are the first try's."""
+
     variation: Variation
     prompt: str
     seed: int
     generation_digest: str
     outputs: list[str]
     todo: bool
+    tries: list[AttemptEntry] = field(default_factory=list)
+    """The tries recorded before; where not todo, the last one's frames are kept."""
+    kept: list[str] = field(default_factory=list)
+    """Where not todo, the files of the frames kept: ``outputs``, or under rejected/."""
+
+    def attempt(self, attempt: int) -> tuple[int, str]:
+        """Seed and generation digest of try ``attempt`` (0: the first)."""
+        if attempt == 0:
+            return self.seed, self.generation_digest
+        return attempt_seed(self.seed, attempt), digest([self.generation_digest, attempt])
+
+    def judged_under(self) -> str:
+        """The gate digest the kept frames were last judged under."""
+        return self.tries[-1].gate_digest if self.tries else GATE_OFF
 
 
 @dataclass
@@ -263,6 +319,9 @@ class OpenRun:
     progress: RunProgress | None
     first_stack: ControlStack | None
     """The first clip's controls, built before anything was written."""
+    gate: str = GATE_OFF
+    """The gate digest of this run (:func:`gate_digest`)."""
+    critic: ClipCritic | None = None
     run_record: dict[str, Any] = field(default_factory=dict)
     """Entries added to run.json (the Ray workers)."""
 
@@ -314,8 +373,10 @@ def open_run(
                 "weights": resolved.weights,
             },
         }
+        gate = gate_digest(spec.quality)
         plans = [
-            _plan_clip(clip, spec, prompts, layout, manifest, context, force) for clip in clips
+            _plan_clip(clip, spec, prompts, layout, manifest, context, gate, force)
+            for clip in clips
         ]
         manifest.forget(o for p in plans for v in p.variations if v.todo for o in v.outputs)
         result.total = sum(len(c.clip) * len(prompts) for c in plans)
@@ -324,7 +385,17 @@ def open_run(
         if progress is not None:
             progress.start(result.total, result.skipped)
         run = OpenRun(
-            spec, resolved, layout, manifest, context, plans, result, progress, first_stack
+            spec,
+            resolved,
+            layout,
+            manifest,
+            context,
+            plans,
+            result,
+            progress,
+            first_stack,
+            gate,
+            make_critic(spec.quality),
         )
         status = "failed"
         try:
@@ -389,9 +460,7 @@ def _generate_all(run: OpenRun) -> None:
                 continue
             if writing is not None and writing.done():
                 writing.result()  # what writing the clip before raised, before generating
-            generated = _generate(
-                plan, stack or clip_controls(plan.clip, spec, result), resolved, result
-            )
+            generated = _generate(plan, stack or clip_controls(plan.clip, spec, result), run)
             # One clip waits to be written at most: its frames and controls are in memory.
             if writing is not None:
                 writing.result()
@@ -429,6 +498,7 @@ def _plan_clip(
     layout: OutputLayout,
     manifest: Manifest,
     context: dict[str, Any],
+    gate: str,
     force: bool,
 ) -> ClipPlan:
     m = spec.model
@@ -453,18 +523,43 @@ def _plan_clip(
             }
         )
         outputs = [layout.rgb(variation.name, f) for f in clip.frames]
-        todo = force or not all(manifest.done(o, generation) for o in outputs)
-        variations.append(VariationPlan(variation, prompt, seed, generation, outputs, todo))
+        tries = [] if force else manifest.chain(generation)
+        kept = None if force else _kept(manifest, generation, tries, outputs)
+        plan = VariationPlan(variation, prompt, seed, generation, outputs, kept is None, tries)
+        plan.kept = kept or []
+        variations.append(plan)
     report_dir = layout.report(clip)
-    report_digest = digest([v.generation_digest for v in variations])
+    report_digest = digest([[v.generation_digest for v in variations], gate])
     metrics_path = layout.run_dir / report_dir / METRICS_FILE
     report_todo = (
         force
-        or any(v.todo for v in variations)
+        or any(v.todo or _to_judge(v, manifest, gate) for v in variations)
         or not metrics_path.is_file()
         or read_json(metrics_path).get("digest") != report_digest
     )
     return ClipPlan(clip, settings, variations, report_dir, report_digest, report_todo)
+
+
+def _kept(
+    manifest: Manifest, generation: str, tries: list[AttemptEntry], outputs: list[str]
+) -> list[str] | None:
+    """The files of the frames a variation kept from an earlier run (its last try's:
+    accepted, in the variation's folder; rejected, under rejected/), or None: to do."""
+    last = tries[-1] if tries else None
+    if last is None or last.accepted:
+        made = last.generation_digest if last else generation
+        return outputs if all(manifest.done(o, made) for o in outputs) else None
+    whole = last.kept and all((manifest.run_dir / k).is_file() for k in last.kept)
+    return last.kept if whole else None
+
+
+def _to_judge(variation: VariationPlan, manifest: Manifest, gate: str) -> bool:
+    """Whether kept frames are to be judged again: under other gate settings, or rejected
+    while frames of the variation's are still in its folder (a run killed moving them)."""
+    if variation.judged_under() != gate:
+        return True
+    rejected = variation.kept != variation.outputs
+    return rejected and any(o in manifest.entries for o in variation.outputs)
 
 
 @dataclass
@@ -473,8 +568,11 @@ class _GeneratedClip:
 
     plan: ClipPlan
     side: ClipSide
+    judge: ClipJudge
     frames: dict[str, np.ndarray]
     """Variation name -> [T,H,W,3] uint8 at the clip's size, for the variations to do."""
+    tries: dict[str, list[Try]]
+    """Variation name -> its tries, the last one's frames in ``frames``."""
 
 
 @dataclass
@@ -499,13 +597,19 @@ class VariationOutput:
     """One variation of one clip, ready to be written (a Ray worker sends it back).
 
     encoded: the frames' PNGs in clip order; None where they were done before and stay
+    tries: the tries judged now, in order; the last one's frames are these (where kept
+        from before, that try judged again)
     sheet_rows: [R,H,W,3] uint8, the frames at the contact sheet's rows
     """
 
     encoded: list[EncodedFrame] | None
-    scores: dict[str, float | None]
+    tries: list[Try]
     sheet_rows: np.ndarray
     preview: bytes
+
+    @property
+    def final(self) -> Try:
+        return self.tries[-1]
 
 
 def clip_side(clip: Clip, stack: ControlStack, model_size: tuple[int, int]) -> ClipSide:
@@ -523,77 +627,126 @@ def metric_reference(clip: Clip) -> MetricReference | None:
     return MetricReference(rgb_canny(clip, METRIC_PRESET), rgb_blurred_small(clip, METRIC_PRESET))
 
 
+def clip_judge(clip: Clip, quality: QualitySpec, critic: ClipCritic | None) -> ClipJudge:
+    """The quality gate's input side of a clip (its rgb and segmentation loaded, as
+    ``clip_controls`` leaves them), once for every variation and try."""
+    have = clip.modalities
+    modality = SEMANTIC if SEMANTIC in have else INSTANCE if INSTANCE in have else None
+    band = None if modality is None else boundary_band(object_boundaries(clip.stack(modality)))
+    return ClipJudge(quality, metric_reference(clip), band, critic)
+
+
 def model_frames(
     fitted: ControlStack,
     fit: Fit,
     settings: SamplingSettings,
     variation: VariationPlan,
+    seed: int,
     resolved: ResolvedModel,
     result: RunResult,
 ) -> np.ndarray:
     """One variation of the clip from the model: [T,H,W,3] uint8 at the clip's size."""
     with result.timed("model"):
         generated = resolved.model.generate(
-            fitted,
-            variation.prompt,
-            variation.variation.negative_prompt,
-            variation.seed,
-            settings,
+            fitted, variation.prompt, variation.variation.negative_prompt, seed, settings
         )
     with result.timed("fit"):
         return fit_back(np.asarray(generated), fit)
 
 
+def generate_judged(
+    fitted: ControlStack,
+    fit: Fit,
+    settings: SamplingSettings,
+    variation: VariationPlan,
+    resolved: ResolvedModel,
+    judge: ClipJudge,
+    result: RunResult,
+) -> tuple[np.ndarray, list[Try]]:
+    """A variation of the clip from the model, judged; generated again with a derived
+    seed while it is rejected and retries are left. The last try's frames [T,H,W,3]
+    uint8, and every try."""
+    quality = judge.quality
+    tries: list[Try] = []
+    for attempt in range(1 + quality.retries if quality.enabled else 1):
+        seed, generation = variation.attempt(attempt)
+        frames = model_frames(fitted, fit, settings, variation, seed, resolved, result)
+        with result.timed("metrics"):
+            tries.append(Try(attempt, seed, generation, judge.judge(frames)))
+        if tries[-1].accepted:
+            break
+        log.info(
+            "%s: try %d rejected: %s",
+            variation.outputs[0],
+            attempt,
+            "; ".join(tries[-1].judged.verdict.reasons),
+        )
+    return frames, tries
+
+
+def judge_kept(
+    variation: VariationPlan, frames: np.ndarray, judge: ClipJudge, result: RunResult
+) -> list[Try]:
+    """The frames [T,H,W,3] uint8 kept of a variation's last try, judged again."""
+    attempt = variation.tries[-1].attempt if variation.tries else 0
+    with result.timed("metrics"):
+        return [Try(attempt, *variation.attempt(attempt), judge.judge(frames))]
+
+
 def read_back(variation: VariationPlan, run_dir: Path, result: RunResult) -> np.ndarray:
-    """A variation done before, [T,H,W,3] uint8 from its files (its report is redone)."""
+    """A variation done before, [T,H,W,3] uint8 from its kept files (its report is redone)."""
     with result.timed("read"):
-        return np.stack([read_rgb(run_dir / o) for o in variation.outputs])
+        return np.stack([read_rgb(run_dir / o) for o in variation.kept])
 
 
 def finish_variation(
-    frames: np.ndarray, reference: MetricReference | None, new: bool, result: RunResult
+    frames: np.ndarray, tries: list[Try], new: bool, result: RunResult
 ) -> VariationOutput:
-    """Everything written of a variation's frames [T,H,W,3] uint8, computed: PNGs where
-    ``new``, scores, the contact sheet's rows, the preview. Nothing is written."""
+    """Everything written of a variation's frames [T,H,W,3] uint8 (the last of ``tries``),
+    computed: PNGs where ``new``, the contact sheet's rows, the preview. Nothing is written."""
     with result.timed("write"):
         encoded = _encode_frames(frames) if new else None
-    with result.timed("metrics"):
-        scores = (
-            {"edge_f1": None, "blur_ssim": None} if reference is None else reference.scores(frames)
-        )
     with result.timed("report"):
         preview = preview_mp4(frames)
-    return VariationOutput(encoded, scores, frames[pick_frames(len(frames))], preview)
+    return VariationOutput(encoded, tries, frames[pick_frames(len(frames))], preview)
 
 
-def _generate(
-    plan: ClipPlan, stack: ControlStack, resolved: ResolvedModel, result: RunResult
-) -> _GeneratedClip:
-    """Every variation of the clip that is to do, from the model; nothing is written."""
+def _generate(plan: ClipPlan, stack: ControlStack, run: OpenRun) -> _GeneratedClip:
+    """Every variation of the clip that is to do, from the model, judged; nothing is
+    written."""
+    resolved, result = run.resolved, run.result
     fit = plan_fit(plan.clip.size, resolved.model.requirements)
     with result.timed("fit"):
         fitted = fit_controls(stack, fit) if plan.frames_todo else None
-    frames = {
-        v.variation.name: model_frames(fitted, fit, plan.settings, v, resolved, result)
-        for v in plan.variations
-        if v.todo
-    }
-    # The writer needs the rgb only (and what was derived from it, the metrics' side).
+    with result.timed("metrics"):
+        judge = clip_judge(plan.clip, run.spec.quality, run.critic)
+    frames, tries = {}, {}
+    for v in plan.variations:
+        if v.todo:
+            name = v.variation.name
+            frames[name], tries[name] = generate_judged(
+                fitted, fit, plan.settings, v, resolved, judge, result
+            )
+    # The writer needs the rgb only (and what was derived from it, the judge's side).
     plan.clip.forget(plan.clip.modalities - {RGB})
-    return _GeneratedClip(plan, clip_side(plan.clip, stack, fit.model_size), frames)
+    side = clip_side(plan.clip, stack, fit.model_size)
+    return _GeneratedClip(plan, side, judge, frames, tries)
 
 
 def _write_clip(generated: _GeneratedClip, run: OpenRun) -> None:
-    """The clip's frames beside their labels, each recorded in the manifest; then the
-    clip's report and metrics (variations done before are read back for them)."""
+    """The clip's frames beside their labels (or under rejected/), each recorded in the
+    manifest; then the clip's report and metrics (variations done before are read back
+    for them, and judged again)."""
     plan, result = generated.plan, run.result
-    reference = metric_reference(plan.clip)
     outputs = {}
     for v in plan.variations:
         name = v.variation.name
-        new = name in generated.frames
-        frames = generated.frames[name] if new else read_back(v, run.layout.run_dir, result)
-        outputs[name] = finish_variation(frames, reference, new, result)
+        if name in generated.frames:
+            frames, tries = generated.frames[name], generated.tries[name]
+        else:
+            frames = read_back(v, run.layout.run_dir, result)
+            tries = judge_kept(v, frames, generated.judge, result)
+        outputs[name] = finish_variation(frames, tries, name in generated.frames, result)
         write_variation(run, plan, v, outputs[name])
     write_report(run, plan, generated.side, outputs)
     plan.clip.release()
@@ -602,15 +755,123 @@ def _write_clip(generated: _GeneratedClip, run: OpenRun) -> None:
 def write_variation(
     run: OpenRun, plan: ClipPlan, variation: VariationPlan, output: VariationOutput
 ) -> None:
-    """A variation's new frames beside their labels, each recorded in the manifest."""
-    if output.encoded is None:
-        return
-    for frame, png, path in zip(plan.clip.frames, output.encoded, variation.outputs, strict=True):
-        with run.result.timed("write"):
-            _write_frame(frame, png, path, variation, run)
-        run.result.generated += 1
+    """A variation's frames where its verdict puts them: accepted, beside their labels,
+    each recorded in the manifest; rejected, under rejected/ with its scores. Then its
+    tries, recorded; then what an earlier verdict left elsewhere, removed (kept frames
+    judged otherwise now are moved)."""
+    layout, result, run_dir = run.layout, run.result, run.layout.run_dir
+    final = output.final
+    places = (
+        variation.outputs if final.accepted else [layout.rejected(o) for o in variation.outputs]
+    )
+    pngs = output.encoded
+    if pngs is None and variation.kept != places:
+        with result.timed("read"):
+            pngs = [_read_encoded(run_dir / k) for k in variation.kept]
+    with result.timed("write"):
+        if pngs is not None:
+            for frame, png, path in zip(plan.clip.frames, pngs, places, strict=True):
+                if final.accepted:
+                    _write_frame(frame, png, path, variation, final, run)
+                else:
+                    write_bytes_atomic(run_dir / path, png.data, run_dir)
+        if not final.accepted:
+            _write_rejected_scores(run, plan, variation, output)
+        _record_tries(run, plan, variation, output, places)
+        _remove_elsewhere(run, plan, variation, final.accepted)
+    if output.encoded is not None:
+        count = len(output.encoded)
+        if final.accepted:
+            result.generated += count
+        else:
+            result.rejected += count
         if run.progress is not None:
-            run.progress.advance(1)
+            run.progress.advance(count)
+
+
+def _read_encoded(path: Path) -> EncodedFrame:
+    data = path.read_bytes()
+    return EncodedFrame(data, hashlib.sha256(data).hexdigest())
+
+
+def _write_rejected_scores(
+    run: OpenRun, plan: ClipPlan, variation: VariationPlan, output: VariationOutput
+) -> None:
+    """Beside a rejected clip's frames: every try's scores and reasons."""
+    record = {
+        "camera": plan.clip.camera,
+        "frames": [plan.clip.frame_indices[0], plan.clip.frame_indices[-1]],
+        "variation": variation.variation.name,
+        "tries": [
+            {
+                "attempt": t.attempt,
+                "seed": t.seed,
+                "scores": t.judged.scores,
+                "reasons": t.judged.verdict.reasons,
+            }
+            for t in output.tries
+        ],
+    }
+    run_dir = run.layout.run_dir
+    path = run_dir / run.layout.rejected_scores(variation.variation.name, plan.clip)
+    write_bytes_atomic(path, json.dumps(record, indent=2).encode(), run_dir)
+
+
+def _record_tries(
+    run: OpenRun,
+    plan: ClipPlan,
+    variation: VariationPlan,
+    output: VariationOutput,
+    places: list[str],
+) -> None:
+    """The tries' manifest lines, where the gate judged them (or judged them before);
+    none where nothing changed."""
+    if run.gate == GATE_OFF and not variation.tries:
+        return
+    clip = plan.clip
+    entries = [
+        AttemptEntry(
+            camera=clip.camera,
+            first=clip.frame_indices[0],
+            last=clip.frame_indices[-1],
+            variation=variation.variation.name,
+            chain=variation.generation_digest,
+            attempt=t.attempt,
+            seed=t.seed,
+            generation_digest=t.generation_digest,
+            gate_digest=run.gate,
+            accepted=t.accepted,
+            scores=t.judged.scores,
+            reasons=t.judged.verdict.reasons,
+            kept=places if t is output.final else [],
+        )
+        for t in output.tries
+    ]
+    if output.encoded is None and variation.tries and entries == variation.tries[-1:]:
+        return
+    run.manifest.record_attempts(entries)
+
+
+def _remove_elsewhere(
+    run: OpenRun, plan: ClipPlan, variation: VariationPlan, accepted: bool
+) -> None:
+    """An accepted clip's frames under rejected/, or a rejected one's in its variation's
+    folder (with their label files and manifest lines), left by an earlier verdict."""
+    layout, run_dir = run.layout, run.layout.run_dir
+    name = variation.variation.name
+    if accepted:
+        stale = [layout.rejected(o) for o in variation.outputs]
+        stale.append(layout.rejected_scores(name, plan.clip))
+    else:
+        listed = [o for o in variation.outputs if o in run.manifest.entries]
+        stale = list(variation.outputs)
+        for frame in plan.clip.frames:
+            stale += [rel for _source, rel in layout.labels(name, frame)]
+    for rel in stale:
+        if (run_dir / rel).is_file() or (run_dir / rel).is_symlink():
+            remove_output(run_dir / rel, run_dir)
+    if not accepted:
+        run.manifest.forget(listed)
 
 
 def write_report(
@@ -628,6 +889,11 @@ def write_report(
             side.input_rows,
             side.controls,
             {n: outputs[n].sheet_rows for n in names},
+            {
+                n: "; ".join(outputs[n].final.judged.verdict.reasons)
+                for n in names
+                if not outputs[n].final.accepted
+            },
         )
         write_clip_report(report_dir, run_dir, sheet, {n: outputs[n].preview for n in names})
     metrics = {
@@ -636,10 +902,22 @@ def write_report(
         "frames": [clip.frame_indices[0], clip.frame_indices[-1]],
         "num_frames": len(clip),
         "model_size": list(side.model_size),
-        "variations": {n: outputs[n].scores for n in names},
+        "variations": {n: _clip_scores(outputs[n], run.spec.quality) for n in names},
     }
     data = json.dumps(metrics, indent=2).encode()
     write_bytes_atomic(report_dir / METRICS_FILE, data, run_dir)
+
+
+def _clip_scores(output: VariationOutput, quality: QualitySpec) -> dict[str, Any]:
+    """A variation's line in a clip's metrics.json: scores, verdict, tries, margin."""
+    final = output.final
+    return {
+        **final.judged.scores,
+        "accepted": final.accepted,
+        "reasons": final.judged.verdict.reasons,
+        "tries": final.attempt + 1,
+        "margin": worst_margin(final.judged.scores, quality),
+    }
 
 
 def clip_controls(clip: Clip, spec: JobSpec, result: RunResult) -> ControlStack:
@@ -667,7 +945,7 @@ def _encode_frames(frames: np.ndarray) -> list[EncodedFrame]:
 
 
 def _write_frame(
-    frame: Any, png: EncodedFrame, output: str, plan: VariationPlan, run: OpenRun
+    frame: Any, png: EncodedFrame, output: str, plan: VariationPlan, made: Try, run: OpenRun
 ) -> None:
     """Labels first, then the rgb, then the manifest line: a line always names a whole frame."""
     layout = run.layout
@@ -684,9 +962,9 @@ def _write_frame(
                 frame=frame.index,
                 variation=plan.variation.name,
                 prompt=plan.prompt,
-                seed=plan.seed,
+                seed=made.seed,
                 controls_digest=run.context["controls"],
-                generation_digest=plan.generation_digest,
+                generation_digest=made.generation_digest,
                 sha256=png.sha256,
             )
         ]
@@ -704,18 +982,27 @@ def _collect_metrics(plans: list[ClipPlan], run_dir: Path) -> dict[str, Any]:
         if metrics.get("digest") == plan.report_digest:
             clips.append({k: v for k, v in metrics.items() if k != "digest"})
     means: dict[str, dict[str, float | None]] = {}
+    acceptance: dict[str, dict[str, Any]] = {}
     names = [v.variation.name for v in plans[0].variations] if plans else []
     for name in names:
+        judged = [c for c in clips if name in c["variations"]]
+        accepted = [c for c in judged if c["variations"][name].get("accepted", True)]
+        acceptance[name] = {
+            "clips": len(judged),
+            "accepted": len(accepted),
+            "rate": len(accepted) / len(judged) if judged else None,
+        }
+        # The means are of what the variation's folder holds: its accepted clips.
         means[name] = {}
-        for key in ("edge_f1", "blur_ssim"):
+        for key in ("edge_f1", "blur_ssim", "label_agreement", "temporal_ratio"):
             pairs = [
                 (c["variations"][name][key], c["num_frames"])
-                for c in clips
-                if c["variations"][name][key] is not None
+                for c in accepted
+                if c["variations"][name].get(key) is not None
             ]
             weight = sum(n for _, n in pairs)
             means[name][key] = sum(v * n for v, n in pairs) / weight if weight else None
-    return {"clips": clips, "mean": means}
+    return {"clips": clips, "mean": means, "acceptance": acceptance}
 
 
 def _write_run_file(
@@ -755,6 +1042,7 @@ def _write_run_file(
             "frames_total": result.total,
             "frames_generated": result.generated,
             "frames_skipped": result.skipped,
+            "frames_rejected": result.rejected,
             "seconds_per_generated_frame": (
                 round(result.seconds / result.generated, 4) if result.generated else None
             ),

@@ -1,4 +1,10 @@
-"""manifest.jsonl: one line per output frame, the record a rerun resumes from.
+"""manifest.jsonl: one line per output frame, the record a rerun resumes from; where the
+quality gate is on, also one line per attempt at a clip's variation.
+
+Frame lines name only accepted frames, in the variations' folders: what a training loader
+may read. Attempt lines (they have an ``attempt`` key) record every try the gate judged,
+accepted or not, with its seed, scores and reasons, and the files kept of it (the
+variation's frames, or those under ``rejected/``).
 
 A line is appended (one write) only after its frame's file was renamed into place, so
 a line always names a whole file. A run killed in the middle of an append leaves a
@@ -14,7 +20,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bridge_core.errors import InputError
@@ -55,8 +61,40 @@ class ManifestEntry:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True) + "\n"
 
 
+@dataclass(frozen=True)
+class AttemptEntry:
+    """One try at a clip's variation, as the quality gate judged it.
+
+    camera, first, last: the clip; variation: its name
+    chain:             the first try's generation digest: which clip, settings and seed
+                       the tries belong to (a later try's seed is derived from it)
+    attempt:           0 for the first try; seed and generation_digest are this try's
+    gate_digest:       sha256 of the gate settings the verdict was made under
+    accepted, reasons: the verdict; scores: score name -> value (None: not measurable)
+    kept:              files of this try kept in the run folder (none for a try retried)
+    """
+
+    camera: str
+    first: int
+    last: int
+    variation: str
+    chain: str
+    attempt: int
+    seed: int
+    generation_digest: str
+    gate_digest: str
+    accepted: bool
+    scores: dict[str, float | None]
+    reasons: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True) + "\n"
+
+
 class Manifest:
-    """The entries of a run folder's manifest, by output path (the last line wins)."""
+    """The entries of a run folder's manifest, by output path (the last line wins), and
+    the attempts by chain (a chain's try 0 starts it afresh; the last line of a try wins)."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
@@ -68,6 +106,7 @@ class Manifest:
                 self.path,
             )
         self.entries: dict[str, ManifestEntry] = {}
+        self.attempts: dict[str, list[AttemptEntry]] = {}
         self._load()
 
     def _load(self) -> None:
@@ -80,7 +119,11 @@ class Manifest:
         dropped = int(bool(cut.strip()))
         for line in complete:
             try:
-                entry = ManifestEntry(**json.loads(line.decode("utf-8")))
+                data = json.loads(line.decode("utf-8"))
+                if "attempt" in data:
+                    self._add_attempt(AttemptEntry(**data))
+                    continue
+                entry = ManifestEntry(**data)
             except (UnicodeDecodeError, json.JSONDecodeError, TypeError):
                 dropped += 1
                 continue
@@ -101,13 +144,30 @@ class Manifest:
     def append(self, entries: Iterable[ManifestEntry]) -> None:
         """Record frames whose files are already in place, in one write."""
         entries = list(entries)
-        data = "".join(e.line() for e in entries).encode("utf-8")
+        self._append("".join(e.line() for e in entries))
+        self.entries.update((e.output, e) for e in entries)
+
+    def _append(self, text: str) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, data)
+            os.write(fd, text.encode("utf-8"))
         finally:
             os.close(fd)
-        self.entries.update((e.output, e) for e in entries)
+
+    def _add_attempt(self, entry: AttemptEntry) -> None:
+        chain = [] if entry.attempt == 0 else self.attempts.get(entry.chain, [])
+        self.attempts[entry.chain] = [a for a in chain if a.attempt < entry.attempt] + [entry]
+
+    def record_attempts(self, entries: Iterable[AttemptEntry]) -> None:
+        """Record tries (in order) whose kept files are already in place, in one write."""
+        entries = list(entries)
+        self._append("".join(e.line() for e in entries))
+        for entry in entries:
+            self._add_attempt(entry)
+
+    def chain(self, chain: str) -> list[AttemptEntry]:
+        """The tries recorded of a chain, in order (empty: none, or the gate was off)."""
+        return self.attempts.get(chain, [])
 
     def forget(self, outputs: Iterable[str]) -> None:
         """Drop the entries of frames about to be made again, so that the lines appended
@@ -119,10 +179,20 @@ class Manifest:
             self.rewrite()
 
     def rewrite(self) -> None:
-        """The manifest in a fixed order (variation, camera, frame), written atomically;
-        entries whose file is gone are left out."""
+        """The manifest in a fixed order (variation, camera, frame; then the attempts by
+        variation, camera, first frame, try), written atomically; frames whose file is
+        gone are left out, and chains none of whose kept files is left."""
         present = [e for e in self.entries.values() if (self.run_dir / e.output).is_file()]
         ordered = sorted(present, key=lambda e: (e.variation, e.camera, e.frame))
-        data = "".join(e.line() for e in ordered).encode("utf-8")
+        chains = [
+            chain
+            for chain in self.attempts.values()
+            if any((self.run_dir / k).is_file() for a in chain for k in a.kept)
+        ]
+        tries = sorted(
+            (a for chain in chains for a in chain),
+            key=lambda a: (a.variation, a.camera, a.first, a.chain, a.attempt),
+        )
+        data = "".join(e.line() for e in [*ordered, *tries]).encode("utf-8")
         if not self.path.exists() or self.path.read_bytes() != data:
             write_bytes_atomic(self.path, data, self.run_dir)

@@ -24,7 +24,7 @@ from bridge_core.datasets.types import (
 from bridge_core.errors import InputError
 from bridge_core.outputs import atomic_path
 from bridge_core.spec.load import load_job_spec
-from bridge_core.spec.models import ControlSpec
+from bridge_core.spec.models import ControlSpec, QualitySpec
 
 # What each control can be built from; a dataset's own control pictures also do.
 _CONTROL_SOURCES = {
@@ -54,6 +54,14 @@ EXAMPLE_VARIATIONS = (
         2,
     ),
 )
+
+
+def _quality_defaults() -> str:
+    fields = QualitySpec.model_fields
+    return ", ".join(
+        f"{name}: {fields[name].default}"
+        for name in ("min_edge_f1", "min_blur_ssim", "min_label_agreement", "max_temporal_ratio")
+    )
 
 
 def default_controls(data: Dataset) -> dict[str, ControlSpec]:
@@ -166,6 +174,11 @@ def starter_spec(
         "  guidance: 3.0",
         "output:",
         f"  run_name: {run_name}",
+        "quality:  # every clip is judged; one failing a check is generated again with a new",
+        "  # seed, then kept under <run>/rejected/ instead of its variation's folder",
+        "  enabled: true",
+        "  retries: 1",
+        f"  # thresholds (null: not checked): {_quality_defaults()}",
     ]
     return "\n".join(lines) + "\n"
 

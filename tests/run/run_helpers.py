@@ -56,9 +56,11 @@ class InterruptingModel(CappedModel):
 
 def starter(dataset: Path, **edits) -> JobSpec:
     """``cosmos-bridge init``'s spec for ``dataset`` with 1 step and ``edits`` (section ->
-    fields) applied, as a user edits the YAML."""
+    fields) applied, as a user edits the YAML. The quality gate is off unless ``edits``
+    has a quality section: the tiny model's frames are noise, which the gate rejects."""
     path = write_starter_spec(dataset, dataset.parent / f"{dataset.name}.yaml", num_steps=1)
     data = yaml.safe_load(path.read_text())
+    data["quality"]["enabled"] = "quality" in edits
     for section, fields in edits.items():
         data[section].update(fields)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
