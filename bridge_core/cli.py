@@ -26,7 +26,7 @@ from bridge_core.errors import BridgeError, InputError, describe_os_error
 from bridge_core.memory import reuse_freed_memory
 from bridge_core.outputs import staged_folder
 from bridge_core.report.controls_export import export_clip
-from bridge_core.report.run_report import metrics_table
+from bridge_core.report.run_report import acceptance_table, metrics_table, worst_clips_table
 from bridge_core.run.starter import default_controls, write_starter_spec
 from bridge_core.spec.load import dump_job_spec, job_spec_schema, load_job_specs
 from bridge_core.spec.models import parse_frames
@@ -284,12 +284,38 @@ def run(
     metrics = result.metrics
     if metrics.get("clips"):
         console.print(metrics_table(metrics["clips"], metrics["mean"]))
+        console.print(acceptance_table(metrics["acceptance"]))
+    rejected = f", {result.rejected} rejected (under rejected/)" if result.rejected else ""
     per_frame = f", {result.seconds / result.generated:.2f} s/frame" if result.generated else ""
     console.print(
-        f"{result.generated} frame(s) generated, {result.skipped} already done "
+        f"{result.generated} frame(s) generated{rejected}, {result.skipped} already done "
         f"({result.seconds:.1f} s{per_frame}); label files as {result.label_mode}s"
     )
     console.print(f"outputs: {result.run_dir}", markup=False, highlight=False)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (it holds run.json).")],
+    limit: Annotated[int, typer.Option(min=1, help="Clips to list.")] = 20,
+) -> None:
+    """A run's quality: acceptance per variation, then its clips worst first."""
+    from bridge_core.datasets.files import read_json
+    from bridge_core.run.layout import RUN_FILE
+
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        raise InputError(
+            f"has no {RUN_FILE}: give a run folder (<dataset>/cosmos_transfer/<run>)", run_dir
+        )
+    metrics = read_json(path).get("metrics", {})
+    clips = metrics.get("clips") or []
+    if not clips:
+        console.print("no clip of this run has a report yet")
+        return
+    if "acceptance" in metrics:
+        console.print(acceptance_table(metrics["acceptance"]))
+    console.print(worst_clips_table(clips, limit))
 
 
 @app.command()

@@ -20,7 +20,7 @@ from rich.markup import escape
 import bridge_core
 from bridge_core.errors import InputError
 from bridge_core.outputs import check_replaceable, mark_output
-from bridge_core.report.run_report import metrics_table
+from bridge_core.report.run_report import acceptance_table, metrics_table
 from bridge_core.run.loop import run_job
 from bridge_core.run.models import ModelNotInstalledError, resolve_model
 from bridge_core.run.starter import write_starter_spec
@@ -110,6 +110,7 @@ def _demo(workdir: Path, console: Console) -> DemoResult:
     result.run_dir = run.run_dir
     result.variations = {v.name: run.run_dir / v.name for v in spec.variations}
     console.print(metrics_table(run.metrics["clips"], run.metrics["mean"]))
+    console.print(acceptance_table(run.metrics["acceptance"]))
     console.print(
         f"\n[bold]demo written to {escape(str(workdir))}[/] "
         f"({run.generated} frames in {run.seconds:.1f} s)"

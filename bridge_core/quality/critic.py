@@ -36,7 +36,7 @@ import numpy as np
 
 from bridge_core.errors import InputError
 from bridge_core.outputs import write_bytes_atomic
-from bridge_core.quality.gate import CriticAnswer
+from bridge_core.quality.gate import CriticAnswer, critic_question
 from bridge_core.spec.models import CriticSpec, QualitySpec
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,8 @@ class Critic:
     def key(self, shown: np.ndarray) -> str:
         """The cache key of frames shown [N,h,w,3] uint8 under these settings."""
         h = hashlib.sha256()
-        settings = self.spec.model_dump(exclude={"min_score", "device", "dtype"})
-        h.update(json.dumps({**settings, "prompt": self.prompt}, sort_keys=True).encode())
+        asked = {**critic_question(self.spec), "prompt": self.prompt}
+        h.update(json.dumps(asked, sort_keys=True).encode())
         h.update(str(shown.shape).encode())
         h.update(np.ascontiguousarray(shown).tobytes())
         return h.hexdigest()

@@ -17,7 +17,7 @@ import numpy as np
 
 from bridge_core.quality.checks import frame_change, label_agreement, temporal_ratio
 from bridge_core.run.metrics import MetricReference
-from bridge_core.spec.models import QualitySpec
+from bridge_core.spec.models import CriticSpec, QualitySpec
 
 Scores = dict[str, float | None]
 Bound = Literal["min", "max"]
@@ -51,13 +51,19 @@ def thresholds(quality: QualitySpec) -> dict[str, tuple[Bound, float]]:
     return {name: (bound, limit) for name, (bound, limit) in limits.items() if limit is not None}
 
 
+def critic_question(critic: CriticSpec) -> dict[str, Any]:
+    """What the critic's answer depends on: its settings less its threshold and where it
+    runs."""
+    return critic.model_dump(exclude={"min_score", "device", "dtype"})
+
+
 def gate_settings(quality: QualitySpec) -> dict[str, Any]:
     """Everything a verdict depends on (the thresholds, and what the critic is asked):
     a clip judged under other settings is judged again."""
-    critic = quality.critic.model_dump(exclude={"min_score", "device", "dtype"})
+    asked = quality.enabled and quality.critic is not None
     return {
         "thresholds": thresholds(quality),
-        "critic": critic if quality.enabled and quality.critic else None,
+        "critic": critic_question(quality.critic) if asked else None,
     }
 
 

@@ -18,6 +18,13 @@ from bridge_core.report.contact_sheet import contact_sheet, pick_frames, tile, t
 from bridge_core.report.controls_export import SHEET_ORDER
 
 PREVIEW_FPS = 30.0
+# Score -> column title, in the tables' order.
+SCORE_COLUMNS = {
+    "edge_f1": "Edge F1",
+    "blur_ssim": "Blur SSIM",
+    "label_agreement": "labels",
+    "temporal_ratio": "flicker",
+}
 # Previews are for looking at: at most this wide, so encoding them stays a small part of a run.
 PREVIEW_WIDTH = 640
 
@@ -88,28 +95,81 @@ def _preview_size(frames: np.ndarray) -> np.ndarray:
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
 
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _verdict(values: Mapping[str, Any]) -> str:
+    if values.get("accepted", True):
+        return "accepted"
+    return "[red]rejected[/]: " + "; ".join(values.get("reasons", []))
+
+
 def metrics_table(clips: Sequence[Mapping[str, Any]], means: Mapping[str, Any]) -> Table:
-    """A rich table: one row per clip and variation, then the mean per variation.
+    """A rich table: one row per clip and variation with the gate's verdict, then the
+    mean per variation (of its accepted clips).
 
     clips: run.json's ``metrics.clips``; means: its ``metrics.mean``.
     """
-    table = Table("camera", "frames", "variation", "Edge F1", "Blur SSIM", title="adherence")
-
-    def cell(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}"
-
+    table = Table(
+        "camera", "frames", "variation", *SCORE_COLUMNS.values(), "gate", title="adherence"
+    )
     for clip in clips:
         first, last = clip["frames"]
         for variation, values in clip["variations"].items():
-            table.add_row(
-                clip["camera"],
-                f"{first}-{last}",
-                variation,
-                cell(values["edge_f1"]),
-                cell(values["blur_ssim"]),
-            )
+            cells = [_cell(values.get(key)) for key in SCORE_COLUMNS]
+            table.add_row(clip["camera"], f"{first}-{last}", variation, *cells, _verdict(values))
     for variation, values in means.items():
+        cells = [_cell(values.get(key)) for key in SCORE_COLUMNS]
+        table.add_row("[bold]mean[/]", "", variation, *cells, "")
+    return table
+
+
+def acceptance_table(acceptance: Mapping[str, Mapping[str, Any]]) -> Table:
+    """Clips accepted by the quality gate per variation (run.json's ``metrics.acceptance``)."""
+    table = Table("variation", "clips", "accepted", "rate", title="quality gate")
+    for variation, counts in acceptance.items():
+        rate = counts["rate"]
         table.add_row(
-            "[bold]mean[/]", "", variation, cell(values["edge_f1"]), cell(values["blur_ssim"])
+            variation,
+            str(counts["clips"]),
+            str(counts["accepted"]),
+            "-" if rate is None else f"{rate:.0%}",
+        )
+    return table
+
+
+def worst_clips(clips: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], str]]:
+    """Every (clip, variation) of run.json's ``metrics.clips``, worst first: rejected
+    before accepted, then by the smallest margin to a threshold (unchecked ones last)."""
+    pairs = [(clip, name) for clip in clips for name in clip["variations"]]
+
+    def key(pair: tuple[Mapping[str, Any], str]) -> tuple[bool, float]:
+        values = pair[0]["variations"][pair[1]]
+        margin = values.get("margin")
+        return values.get("accepted", True), np.inf if margin is None else margin
+
+    return sorted(pairs, key=key)
+
+
+def worst_clips_table(clips: Sequence[Mapping[str, Any]], limit: int) -> Table:
+    """The ``limit`` worst clips (:func:`worst_clips`) as a rich table."""
+    table = Table(
+        "camera",
+        "frames",
+        "variation",
+        "margin",
+        *SCORE_COLUMNS.values(),
+        "gate",
+        title="worst clips first",
+    )
+    for clip, name in worst_clips(clips)[:limit]:
+        values = clip["variations"][name]
+        first, last = clip["frames"]
+        cells = [_cell(values.get(key)) for key in SCORE_COLUMNS]
+        margin = values.get("margin")
+        margin_text = "-" if margin is None else f"{margin:+.0%}"
+        table.add_row(
+            clip["camera"], f"{first}-{last}", name, margin_text, *cells, _verdict(values)
         )
     return table
