@@ -7,8 +7,11 @@ Cosmos-Reason1 (``nvidia/Cosmos-Reason1-7B``) is a Qwen2.5-VL and loads as
 NVIDIA's video-critic example, the model is asked for an ``<anomaly>Yes|No</anomaly>``
 answer over several sampled trials, and the clip's score is the share of trials that
 found no anomaly; the first anomaly's stated reason is kept. It is shown ``frames``
-evenly spaced frames, resized so their longer side is at most ``max_side`` and both
-sides are multiples of the vision encoder's 28-pixel patch grid.
+evenly spaced frames, in order, as pictures (Qwen-VL reads several pictures as one
+sequence; its video processor would need torchvision as well), resized so their longer
+side is at most ``max_side`` and both sides are multiples of the vision encoder's patch
+grid (28 px for Qwen2.5-VL, 32 for Qwen3-VL). The prompt is written in the ChatML form
+both model generations share, so neither processor class nor chat template is needed.
 
 Answers are cached on disk by the digest of the frames shown and the settings
 ($XDG_CACHE_HOME/cosmos-transfer-bridge/critic), so the model is loaded and asked only
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 from collections.abc import Callable
@@ -39,19 +41,20 @@ from bridge_core.outputs import write_bytes_atomic
 from bridge_core.quality.gate import CriticAnswer, critic_question
 from bridge_core.spec.models import CriticSpec, QualitySpec
 
-log = logging.getLogger(__name__)
-
 CRITIC_PROMPT = (
-    "This video was generated from a simulator's render to train a robot's perception. "
-    "Check it for defects that would make it wrong as training data: objects that appear, "
-    "vanish, melt, bend or move by themselves; shapes that warp from frame to frame; "
-    "flicker; smeared or garbled textures; lighting or shadows that are physically "
-    "impossible. First give your reason in one sentence as <reason>...</reason>, then "
-    "answer <anomaly>Yes</anomaly> if there is any such defect, or <anomaly>No</anomaly> "
-    "if there is none."
+    "These pictures are frames of one video, in order. The video was generated from a "
+    "simulator's render to train a robot's perception. Check it for defects that would "
+    "make it wrong as training data: objects that appear, vanish, melt, bend or move by "
+    "themselves; shapes that warp from frame to frame; flicker; smeared or garbled "
+    "textures; lighting or shadows that are physically impossible. First give your "
+    "reason in one sentence as <reason>...</reason>, then answer <anomaly>Yes</anomaly> "
+    "if there is any such defect, or <anomaly>No</anomaly> if there is none."
 )
-# Qwen-VL's vision encoder takes 14-pixel patches merged 2x2: sides are multiples of 28.
-PATCH_GRID = 28
+# The ChatML turn both Qwen2.5-VL and Qwen3-VL are trained on; each picture is its
+# vision tokens between the vision markers.
+_TURN = "<|im_start|>user\n{pictures}{prompt}<|im_end|>\n<|im_start|>assistant\n"
+_PICTURE = "<|vision_start|>{pads}<|vision_end|>"
+_PAD = "<|image_pad|>"
 MAX_NEW_TOKENS = 256
 TEMPERATURE = 0.7
 # Each Cosmos-Reason generation's transformers class, by the config's model_type.
@@ -69,17 +72,14 @@ def default_cache_dir() -> Path:
     return Path(root) / "cosmos-transfer-bridge" / "critic"
 
 
-def sample_frames(frames: np.ndarray, count: int, max_side: int) -> np.ndarray:
+def sample_frames(frames: np.ndarray, count: int, max_side: int, grid: int) -> np.ndarray:
     """``count`` evenly spaced frames of a clip [T,H,W,3] uint8 (first and last among
     them; all where it has fewer), resized to fit ``max_side`` with sides that are
-    multiples of PATCH_GRID: [N,h,w,3] uint8."""
+    multiples of ``grid``: [N,h,w,3] uint8."""
     t, h, w, _ = frames.shape
     picked = np.unique(np.linspace(0, t - 1, min(count, t)).round().astype(int))
     scale = min(max_side / max(h, w), 1.0)
-    size = (
-        max(round(w * scale / PATCH_GRID), 1) * PATCH_GRID,
-        max(round(h * scale / PATCH_GRID), 1) * PATCH_GRID,
-    )
+    size = (max(round(w * scale / grid), 1) * grid, max(round(h * scale / grid), 1) * grid)
     return np.stack([cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in picked])
 
 
@@ -114,15 +114,30 @@ def score_answers(answers: list[Answer]) -> CriticAnswer:
     return CriticAnswer(clean / len(answers), reason)
 
 
-Loader = Callable[[CriticSpec], tuple[Any, Any]]
-"""Loads (model, processor) for a CriticSpec; tests pass a tiny random model's."""
+@dataclass
+class ReasonModel:
+    """A loaded critic: the Qwen-VL model, its tokenizer and its image processor."""
+
+    model: Any
+    tokenizer: Any
+    image_processor: Any
+
+    @property
+    def grid(self) -> int:
+        """Picture sides are multiples of this: patch size x spatial merge."""
+        return self.image_processor.patch_size * self.image_processor.merge_size
+
+
+Loader = Callable[[CriticSpec], ReasonModel]
+"""Loads the model a CriticSpec names; tests pass a tiny random one."""
 
 
 class Critic:
     """Cosmos-Reason as the gate's critic (:class:`bridge_core.quality.gate.ClipCritic`).
 
-    loader: builds (model, processor) on the first cache miss (default: from the hub or
-    a folder, :func:`load_reason_model`); cache_dir: where answers are kept.
+    loader: builds the model on the first cache miss (default: from the hub or
+    a folder, :func:`load_reason_model`); cache_dir: where answers are kept;
+    max_new_tokens: the longest answer (a reason is one sentence).
     """
 
     def __init__(
@@ -130,32 +145,36 @@ class Critic:
         spec: CriticSpec,
         loader: Loader | None = None,
         cache_dir: Path | None = None,
+        max_new_tokens: int = MAX_NEW_TOKENS,
     ):
         self.spec = spec
+        self.max_new_tokens = max_new_tokens
         self.loader = loader or load_reason_model
         self.cache_dir = cache_dir or default_cache_dir()
         self.prompt = spec.prompt or CRITIC_PROMPT
-        self._loaded: tuple[Any, Any] | None = None
+        self._loaded: ReasonModel | None = None
         self.asked = 0
         """Clips the model was asked about (cache misses)."""
 
-    def key(self, shown: np.ndarray) -> str:
-        """The cache key of frames shown [N,h,w,3] uint8 under these settings."""
+    def key(self, frames: np.ndarray) -> str:
+        """The cache key of a clip [T,H,W,3] uint8 under these settings."""
         h = hashlib.sha256()
         asked = {**critic_question(self.spec), "prompt": self.prompt}
         h.update(json.dumps(asked, sort_keys=True).encode())
-        h.update(str(shown.shape).encode())
-        h.update(np.ascontiguousarray(shown).tobytes())
+        h.update(str(frames.shape).encode())
+        h.update(np.ascontiguousarray(frames).tobytes())
         return h.hexdigest()
 
     def judge(self, frames: np.ndarray) -> CriticAnswer:
         """The critic's score and reason for a clip [T,H,W,3] uint8; from the cache when
-        these frames were judged with these settings before."""
-        shown = sample_frames(frames, self.spec.frames, self.spec.max_side)
-        path = self.cache_dir / f"{self.key(shown)}.json"
+        these frames were judged with these settings before (the model is not loaded)."""
+        # The key is of the clip at its own size: the grid is known once the model is.
+        path = self.cache_dir / f"{self.key(frames)}.json"
         if path.is_file():
             cached = json.loads(path.read_text())
             return CriticAnswer(cached["score"], cached["reason"])
+        grid = self.loaded().grid
+        shown = sample_frames(frames, self.spec.frames, self.spec.max_side, grid)
         texts = self.ask(shown)
         answer = score_answers([parse_answer(t) for t in texts])
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -163,40 +182,46 @@ class Critic:
         write_bytes_atomic(path, json.dumps(record, indent=2).encode(), self.cache_dir)
         return answer
 
+    def loaded(self) -> ReasonModel:
+        """The model, loaded on the first call."""
+        if self._loaded is None:
+            self._loaded = self.loader(self.spec)
+        return self._loaded
+
     def ask(self, shown: np.ndarray) -> list[str]:
-        """The model's answer to the prompt about frames [N,h,w,3] uint8, one per trial
+        """The model's answers to the prompt about frames [N,h,w,3] uint8, one per trial
         (sampled, trial t with torch seed t, so answers repeat)."""
         import torch
 
-        if self._loaded is None:
-            self._loaded = self.loader(self.spec)
-        model, processor = self._loaded
+        loaded = self.loaded()
         self.asked += 1
-        messages = [
-            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": self.prompt}]}
-        ]
-        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        # Qwen's processor takes a video as a list of [H,W,3] frames.
-        inputs = processor(text=[text], videos=[list(shown)], return_tensors="pt")
-        inputs = inputs.to(model.device)
+        vision = loaded.image_processor(images=list(shown), return_tensors="pt")
+        # [N, 3] (t, h, w) patches per picture; merge_size^2 patches make one token.
+        tokens = vision["image_grid_thw"].prod(-1) // loaded.image_processor.merge_size**2
+        pictures = "".join(_PICTURE.format(pads=_PAD * int(n)) for n in tokens)
+        text = _TURN.format(pictures=pictures, prompt=self.prompt)
+        inputs = {**loaded.tokenizer(text, return_tensors="pt"), **vision}
+        inputs = {k: v.to(loaded.model.device) for k, v in inputs.items()}
+        prompt_length = inputs["input_ids"].shape[1]
         answers = []
         for trial in range(self.spec.trials):
             torch.manual_seed(trial)
             with torch.no_grad():
-                out = model.generate(
+                out = loaded.model.generate(
                     **inputs,
                     do_sample=True,
                     temperature=TEMPERATURE,
-                    max_new_tokens=MAX_NEW_TOKENS,
+                    max_new_tokens=self.max_new_tokens,
                 )
-            new = out[0, inputs["input_ids"].shape[1] :]
-            answers.append(processor.decode(new, skip_special_tokens=True))
+            answers.append(
+                loaded.tokenizer.decode(out[0, prompt_length:], skip_special_tokens=True)
+            )
         return answers
 
 
-def load_reason_model(spec: CriticSpec) -> tuple[Any, Any]:
-    """A Cosmos-Reason model and its processor, by hub id or folder: the transformers
-    class its config names (MODEL_CLASSES)."""
+def load_reason_model(spec: CriticSpec) -> ReasonModel:
+    """A Cosmos-Reason model, its tokenizer and image processor, by hub id or folder:
+    the transformers class its config names (MODEL_CLASSES)."""
     try:
         import torch
         import transformers
@@ -221,10 +246,11 @@ def load_reason_model(spec: CriticSpec) -> tuple[Any, Any]:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = dtypes.get(spec.dtype) or (torch.bfloat16 if device != "cpu" else torch.float32)
         model = getattr(transformers, name).from_pretrained(spec.model, torch_dtype=dtype, **kwargs)
-        processor = transformers.AutoProcessor.from_pretrained(spec.model, **kwargs)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(spec.model, **kwargs)
+        image_processor = transformers.AutoImageProcessor.from_pretrained(spec.model, **kwargs)
     except OSError as exc:
         raise InputError(f"cannot load the critic: {exc}", field="quality.critic.model") from exc
-    return model.to(device).eval(), processor
+    return ReasonModel(model.to(device).eval(), tokenizer, image_processor)
 
 
 def make_critic(quality: QualitySpec) -> Critic | None:

@@ -1,0 +1,125 @@
+"""The gate's checks and verdict on arrays made to show each property, and the spec's
+quality section refusing what it cannot use with a message naming the field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from bridge_core.controls.edge import segment_edges
+from bridge_core.quality.checks import (
+    boundary_band,
+    frame_change,
+    label_agreement,
+    object_boundaries,
+    temporal_ratio,
+)
+from bridge_core.quality.gate import attempt_seed, judge, worst_margin
+from bridge_core.run.loop import GATE_OFF, gate_digest
+from bridge_core.spec.models import QualitySpec
+
+
+def _two_objects() -> np.ndarray:
+    """[2,64,64] ids: a floor (0), a box (1) on the left half, a 2-pixel speck (7)."""
+    ids = np.zeros((2, 64, 64), np.int32)
+    ids[:, 16:48, 8:32] = 1
+    ids[:, 2, 60:62] = 7
+    return ids
+
+
+def test_boundaries_are_those_between_large_objects() -> None:
+    boundaries = object_boundaries(_two_objects())
+    assert boundaries[:, 16:48, 8:32].any()  # around the box
+    assert not boundaries[:, :6, 56:].any()  # the speck is too small to count
+    without_speck = np.where(_two_objects() == 7, 0, _two_objects())
+    assert np.array_equal(boundaries, segment_edges(without_speck))
+
+
+def test_label_agreement_is_high_on_boundaries_one_for_noise_zero_for_no_edges() -> None:
+    band = boundary_band(object_boundaries(_two_objects()))
+    on = object_boundaries(_two_objects())
+    assert label_agreement(on, band) == pytest.approx(band.size / band.sum())
+    noise = np.random.default_rng(0).random(band.shape) < 0.3
+    assert label_agreement(noise, band) == pytest.approx(1.0, abs=0.15)
+    assert label_agreement(np.zeros_like(band), band) == 0.0
+    assert label_agreement(noise, np.zeros_like(band)) is None  # no boundary to agree with
+
+
+def test_temporal_ratio_is_one_for_a_steady_clip_and_high_for_flicker() -> None:
+    rng = np.random.default_rng(0)
+    still = np.repeat(rng.random((1, 16, 16, 3), np.float32), 5, axis=0)
+    moving = np.stack([np.roll(still[0], t, axis=1) for t in range(5)])
+    flicker = rng.random((5, 16, 16, 3), dtype=np.float32)
+    assert temporal_ratio(frame_change(moving), frame_change(moving)) == pytest.approx(1.0)
+    assert temporal_ratio(frame_change(flicker), frame_change(still)) > 20
+    assert temporal_ratio(frame_change(still[:1]), frame_change(still[:1])) is None
+
+
+def test_the_verdict_names_every_failed_check_and_skips_what_was_not_measured() -> None:
+    quality = QualitySpec(min_edge_f1=0.1, min_blur_ssim=0.5, max_temporal_ratio=2.0)
+    scores = {"edge_f1": 0.05, "blur_ssim": None, "label_agreement": 3.0, "temporal_ratio": 2.5}
+    verdict = judge(scores, quality)
+    assert not verdict.accepted
+    assert verdict.reasons == ["edge_f1 0.050 < 0.1", "temporal_ratio 2.500 > 2"]
+    assert judge(scores, quality.model_copy(update={"enabled": False})).accepted
+    assert judge(scores, QualitySpec(min_edge_f1=None, max_temporal_ratio=None)).accepted
+    # Worst first: the largest shortfall relative to its threshold.
+    assert worst_margin(scores, quality) == pytest.approx(-0.5)
+
+
+def test_retry_seeds_are_derived_from_the_seed_and_the_try() -> None:
+    assert attempt_seed(42, 0) == 42
+    seeds = [attempt_seed(42, k) for k in range(1, 4)]
+    assert len(set(seeds)) == 3 and 42 not in seeds
+    assert seeds == [attempt_seed(42, k) for k in range(1, 4)]  # the same in every run
+    assert attempt_seed(43, 1) != seeds[0]
+    assert all(0 <= s < 2**63 for s in seeds)
+
+
+def test_thresholds_change_the_gate_digest_retries_do_not() -> None:
+    base = gate_digest(QualitySpec())
+    assert gate_digest(QualitySpec(retries=3)) == base
+    assert gate_digest(QualitySpec(min_edge_f1=0.2)) != base
+    assert gate_digest(QualitySpec(enabled=False)) == GATE_OFF
+
+
+@pytest.mark.parametrize(
+    ("quality", "message"),
+    [
+        ({"min_edge_f1": 2}, "quality.min_edge_f1: Input should be less than or equal to 1"),
+        ({"retries": -1}, "quality.retries: Input should be greater than or equal to 0"),
+        ({"max_temporal_ratio": 0}, "quality.max_temporal_ratio: Input should be greater than 0"),
+        ({"retry": 2}, "quality.retry: unknown field"),
+        ({"critic": {"min_score": 1.5}}, "quality.critic.min_score"),
+        ({"critic": {"trials": 0}}, "quality.critic.trials"),
+        ("strict", "quality: Input should be a valid dictionary"),
+    ],
+)
+def test_a_bad_quality_section_is_one_line_naming_the_field(
+    run_cli, tmp_path, quality, message
+) -> None:
+    spec = {
+        "input": {"dataset": "nowhere"},
+        "controls": {"edge": {}},
+        "variations": [{"name": "fog", "prompt": "fog"}],
+        "quality": quality,
+    }
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = run_cli("validate", path)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_no_variation_may_take_the_rejected_folder(run_cli, tmp_path) -> None:
+    spec = {
+        "input": {"dataset": "nowhere"},
+        "controls": {"edge": {}},
+        "variations": [{"name": "Rejected", "prompt": "fog"}],
+    }
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = run_cli("validate", path)
+    assert result.exit_code == 2 and "is the run's rejected folder" in result.stderr
