@@ -2,6 +2,7 @@
 and what its checks cost per frame.
 
     python bench/quality.py [--layouts 5] [--steps 12] [--model default] [--workdir DIR]
+                            [--json FILE]
 
 Good clips: the model's output for procedural layouts it never saw in training (seeds
 from data.HELD_OUT_SEED on), captured as users capture them, under each of its four
@@ -19,6 +20,7 @@ the bench's size and on a 93-frame 1280x704 clip, the reference model's chunk.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +33,7 @@ from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.types import RGB, SEMANTIC
 from bridge_core.demo import DEMO_STEPS
-from bridge_core.quality.checks import boundary_band, object_boundaries
+from bridge_core.quality.checks import boundary_band
 from bridge_core.quality.gate import ClipJudge, Judged
 from bridge_core.run.fit import fit_back, fit_controls, plan_fit
 from bridge_core.run.metrics import MetricReference
@@ -66,8 +68,9 @@ def layout_clip(workdir: Path, seed: int, size: int):
 
 def judge_of(clip, quality: QualitySpec) -> ClipJudge:
     """The gate's input side of a clip, as the run builds it."""
-    band = boundary_band(object_boundaries(clip.stack(SEMANTIC)))
-    return ClipJudge(quality, MetricReference.of(clip.stack(RGB)[..., :3]), band)
+    reference = MetricReference.of(clip.stack(RGB)[..., :3])
+    band = boundary_band(clip.stack(SEMANTIC), reference.blurred.shape[1:3])
+    return ClipJudge(quality, reference, band)
 
 
 def zero_weights(stack: ControlStack) -> ControlStack:
@@ -81,7 +84,8 @@ def check_seconds_per_frame(frames: np.ndarray, ids: np.ndarray, quality: Qualit
     best = np.inf
     for _ in range(3):
         began = time.perf_counter()
-        judge = ClipJudge(quality, reference, boundary_band(object_boundaries(ids)))
+        band = boundary_band(ids, reference.blurred.shape[1:3])
+        judge = ClipJudge(quality, reference, band)
         judge.judge(frames)
         total = time.perf_counter() - began
         began = time.perf_counter()
@@ -97,6 +101,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=DEMO_STEPS)
     parser.add_argument("--model", default="default")
     parser.add_argument("--workdir", type=Path, help="keep the captured layouts here")
+    parser.add_argument("--json", type=Path, help="write every clip's scores here")
     args = parser.parse_args()
     quality = QualitySpec()
     resolved = resolve_model(ModelSpec(id=args.model))
@@ -104,6 +109,7 @@ def main() -> None:
     settings = SamplingSettings(num_steps=args.steps, guidance=3.0)
     rng = np.random.default_rng(0)
     judged: dict[str, list[Judged]] = {kind: [] for kind in KINDS}
+    conditions: list[str] = []  # of each clip, in the same order for every kind
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +126,7 @@ def main() -> None:
         for i, (_, stack) in enumerate(clips):
             for c, condition in enumerate(CONDITIONS.values()):
                 seed = 1000 * i + c
+                conditions.append(condition.name)
                 outputs[i, condition.name] = generate(stack, condition.prompt, seed)
                 judged["good"].append(judges[i].judge(outputs[i, condition.name]))
                 zero = generate(zero_weights(stack), condition.prompt, seed)
@@ -154,10 +161,29 @@ def main() -> None:
         f"(target >= 95%); broken rejected: "
         f"{np.mean([not j.verdict.accepted for j in broken]):.0%} (target >= 95%)"
     )
-    for kind in KINDS[1:]:
+    for kind in KINDS:
         reasons = [r.split(" ")[0] for j in judged[kind] for r in j.verdict.reasons]
         counts = {s: reasons.count(s) for s in SCORES if reasons.count(s)}
-        print(f"  {kind}: failed checks {counts}")
+        by_condition = {
+            name: np.mean(
+                [
+                    j.verdict.accepted
+                    for j, c in zip(judged[kind], conditions, strict=True)
+                    if c == name
+                ]
+            )
+            for name in CONDITIONS
+        }
+        accepted = ", ".join(f"{name} {rate:.0%}" for name, rate in by_condition.items())
+        print(f"  {kind}: accepted {accepted}; failed checks {counts}")
+    if args.json is not None:
+        rows = {
+            kind: [
+                {"condition": c, **j.scores} for j, c in zip(judged[kind], conditions, strict=True)
+            ]
+            for kind in KINDS
+        }
+        args.json.write_text(json.dumps(rows, indent=1))
 
     # The reference model's chunk at 1280x704: a frame shifted along, its labels blocks.
     big = rng.integers(0, 256, (704 // 8, 1280 // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)

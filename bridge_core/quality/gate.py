@@ -124,7 +124,8 @@ class ClipJudge:
     """A clip's input side of every check, made once for all its variations and tries.
 
     reference: the metrics' input side (None: the dataset has no rgb)
-    band:      [T,H,W] bool, pixels near large objects' boundaries (None: no segmentation)
+    band:      [T,h,w] bool at the blur's size (``reference.blurred``), pixels near large
+               objects' boundaries (None: no segmentation)
     """
 
     quality: QualitySpec
@@ -145,7 +146,7 @@ class ClipJudge:
             scores.update(self.reference.scores_of(output))
             scores["temporal_ratio"] = temporal_ratio(frame_change(output.blurred), self.change_in)
             if self.band is not None:
-                scores["label_agreement"] = label_agreement(output.edges, self.band)
+                scores["label_agreement"] = label_agreement(output.blurred, self.band)
         reason = ""
         if self.critic is not None and self.quality.enabled:
             answer = self.critic.judge(frames)

@@ -58,7 +58,7 @@ from bridge_core.datasets.types import INSTANCE, RGB, SEMANTIC, Clip, Dataset
 from bridge_core.errors import InputError, SpecError
 from bridge_core.outputs import check_inside, remove_output, remove_temps, write_bytes_atomic
 from bridge_core.parallel import for_each_frame
-from bridge_core.quality.checks import boundary_band, object_boundaries
+from bridge_core.quality.checks import boundary_band
 from bridge_core.quality.critic import make_critic
 from bridge_core.quality.gate import (
     ClipCritic,
@@ -632,8 +632,11 @@ def clip_judge(clip: Clip, quality: QualitySpec, critic: ClipCritic | None) -> C
     ``clip_controls`` leaves them), once for every variation and try."""
     have = clip.modalities
     modality = SEMANTIC if SEMANTIC in have else INSTANCE if INSTANCE in have else None
-    band = None if modality is None else boundary_band(object_boundaries(clip.stack(modality)))
-    return ClipJudge(quality, metric_reference(clip), band, critic)
+    reference = metric_reference(clip)
+    band = None
+    if modality is not None and reference is not None:
+        band = boundary_band(clip.stack(modality), reference.blurred.shape[1:3])
+    return ClipJudge(quality, reference, band, critic)
 
 
 def model_frames(

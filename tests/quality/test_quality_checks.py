@@ -36,13 +36,21 @@ def test_boundaries_are_those_between_large_objects() -> None:
     assert np.array_equal(boundaries, segment_edges(without_speck))
 
 
-def test_label_agreement_is_high_on_boundaries_one_for_noise_zero_for_no_edges() -> None:
-    band = boundary_band(object_boundaries(_two_objects()))
-    on = object_boundaries(_two_objects())
-    assert label_agreement(on, band) == pytest.approx(band.size / band.sum())
-    noise = np.random.default_rng(0).random(band.shape) < 0.3
-    assert label_agreement(noise, band) == pytest.approx(1.0, abs=0.15)
-    assert label_agreement(np.zeros_like(band), band) == 0.0
+def test_label_agreement_is_high_where_outlines_follow_the_labels_one_for_noise() -> None:
+    ids = _two_objects().repeat(2, axis=1).repeat(2, axis=2)  # [2,128,128]
+    band = boundary_band(ids, (32, 32))  # the blur's grid: a quarter of each side
+    assert band.shape == (2, 32, 32) and 0 < band.mean() < 0.5
+    # The box drawn on the floor, at the blur's grid: all its outline is in the band.
+    box = np.where(ids[:, 2::4, 2::4, None] == 1, 0.8, 0.2).astype(np.float32)
+    drawn = np.repeat(box, 3, axis=-1)
+    # (Sobel spreads an outline by a pixel, a few hundredths of it just outside)
+    assert label_agreement(drawn, band) == pytest.approx(band.size / band.sum(), rel=0.02)
+    # Noise, or the same box moved elsewhere, does not follow the labels.
+    noise = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    assert label_agreement(noise, band) == pytest.approx(1.0, abs=0.2)
+    moved = np.roll(drawn, 16, axis=2)
+    assert label_agreement(moved, band) < 0.6
+    assert label_agreement(np.zeros_like(drawn), band) == 0.0  # a flat output
     assert label_agreement(noise, np.zeros_like(band)) is None  # no boundary to agree with
 
 

@@ -108,6 +108,31 @@ def test_ray_run_writes_the_same_bytes_as_one_process(cluster, ycb, tmp_path) ->
     assert _hashes(result.run_dir) == expected
 
 
+def test_ray_gates_as_one_process_does(cluster, ycb) -> None:
+    """The tiny model's frames are noise: on Ray too every clip is tried twice, then kept
+    under rejected/, with the same bytes and manifest as in one process."""
+    from ray_models import capped_tiny
+
+    spec = starter(ycb, quality={})
+    expected, _links, expected_record = _in_process(spec)
+    result = run_job_on_ray(spec, capped_tiny, ray_spec=TWO_WORKERS)
+    assert result.generated == 0 and result.rejected == result.total
+    assert _hashes(result.run_dir) == expected
+    assert not any(
+        p.name.startswith("rgb_")
+        for v in ("sunny", "overcast_dusk")
+        for p in (result.run_dir / v).rglob("*")
+    )
+    tries = [
+        json.loads(line) for line in (result.run_dir / "manifest.jsonl").read_text().splitlines()
+    ]
+    assert len(tries) == 2 * len(expected_record["metrics"]["clips"]) * len(spec.variations)
+    assert not any(t["accepted"] for t in tries)
+    record = _run_record(result.run_dir)
+    record.pop("workers")
+    assert record == expected_record
+
+
 def test_a_killed_worker_is_replaced_and_no_frame_is_lost_or_repeated(
     cluster, ycb, tmp_path
 ) -> None:
