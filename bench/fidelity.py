@@ -2,7 +2,10 @@
 on procedural layouts it never saw in training (seeds from data.HELD_OUT_SEED on).
 
     python bench/fidelity.py [--scenes 3] [--steps 12] [--guidance 3] [--model default]
-                             [--no-targets] [--codec-only]
+                             [--no-targets] [--codec-only] [--workdir DIR]
+
+--model takes "default" or a model folder (what train-default writes). --workdir keeps
+the held-out layouts' captures and renders between runs (default: a temporary folder).
 
 The defaults are the demo's sampling settings (12 steps, guidance 3).
 
@@ -27,6 +30,7 @@ import importlib.util
 import itertools
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +45,9 @@ from bridge_core.spec.models import ControlSpec, ModelSpec
 from bridge_core.train.data import FRAMES, HELD_OUT_SEED, build_scene, read_targets
 from bridge_core.trainset.conditions import CONDITIONS
 from bridge_core.weights.rules import normalise_weights
+
+if TYPE_CHECKING:
+    from transfer_model import CosmosTransferModel
 
 # Transfer2.5-2B on its benchmark, uniform weights (DESIGN.md), for scale only: another
 # model, resolution and data set.
@@ -80,9 +87,32 @@ def reweighted(stack: ControlStack, weights: dict[str, np.ndarray | float]) -> C
     return ControlStack(videos=stack.videos, weights=normalise_weights(maps))
 
 
+def untrained_like(model: CosmosTransferModel) -> CosmosTransferModel:
+    """A model of the same configs as ``model``, freshly initialised: the floor the
+    training is measured against, whatever the model's codec and sizes."""
+
+    def fresh(module):  # diffusers' from_config: same config, random weights
+        return type(module).from_config(module.config)
+
+    return type(model)(
+        fresh(model.transformer),
+        fresh(model.vae),
+        {name: fresh(branch) for name, branch in model.branches.items()},
+        model.scheduler,
+        model.frames_per_chunk,
+        origin="project",
+        prompt_cache=model.prompt_cache,
+    )
+
+
 def luminance(frames: np.ndarray) -> float:
     """Mean Rec. 709 luma of [T, H, W, 3] uint8, 0..255."""
     return float((frames.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722])).mean())
+
+
+def frame_change(frames: np.ndarray) -> float:
+    """Mean |difference| of consecutive frames of [T, H, W, 3] uint8, 0..255."""
+    return float(np.abs(np.diff(frames.astype(np.int16), axis=0)).mean())
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -104,6 +134,7 @@ def main() -> None:
     parser.add_argument(
         "--codec-only", action="store_true", help="only the ground truth and codec rows"
     )
+    parser.add_argument("--workdir", type=Path, help="keep the held-out layouts here")
     args = parser.parse_args()
     targets = not args.no_targets
     if targets and importlib.util.find_spec("bpy") is None:
@@ -112,20 +143,17 @@ def main() -> None:
     if args.codec_only and not targets:
         parser.error("--codec-only needs the Cycles renders (bpy, and no --no-targets)")
 
-    import transfer_model
     from transfer_model.cosmos.training import round_trip
 
     model = resolve_model(ModelSpec(id=args.model)).model
-    width = transfer_model.MODEL_PRESETS["default"].text_embed_dim
-    untrained = transfer_model.CosmosTransferModel.from_preset(
-        "default", prompt_cache=transfer_model.hash_prompt_cache(width)
-    )
+    untrained = untrained_like(model)
     settings = SamplingSettings(num_steps=args.steps, guidance=args.guidance)
     prompts = {name: c.prompt for name, c in CONDITIONS.items()}
     scores: dict[str, list[float]] = {}
     lum: dict[str, list[float]] = {name: [] for name in prompts}
     pair_diff: list[float] = []
     region_in, region_out = [], []
+    flicker: list[float] = []
     codec_psnr: list[float] = []
     codec_frames: list[list[float]] = []
 
@@ -133,9 +161,10 @@ def main() -> None:
         scores.setdefault(key, []).append(value)
 
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
         for i in range(args.scenes):
             seed = HELD_OUT_SEED + i
-            stack, rgb, renders = held_out_clip(Path(tmp), seed, args.size, targets)
+            stack, rgb, renders = held_out_clip(workdir, seed, args.size, targets)
             reference = MetricReference.of(rgb)
             for render in renders.values():
                 for metric, value in reference.scores(render).items():
@@ -155,6 +184,8 @@ def main() -> None:
             for name, prompt in prompts.items():
                 outputs[name] = model.generate(uniform, prompt, None, seed, settings)
                 lum[name].append(luminance(outputs[name]))
+                if name in renders:
+                    flicker.append(frame_change(outputs[name]) / frame_change(renders[name]))
                 for metric, value in reference.scores(outputs[name]).items():
                     add(f"uniform {metric}", value)
                 blind = model.generate(prompt_only, prompt, None, seed, settings)
@@ -211,6 +242,11 @@ def main() -> None:
     night_drop = 1 - np.mean(lum["night"]) / np.mean(lum["daylight"])
     print(f"night vs daylight luminance: {100 * night_drop:.0f}% darker")
     print(f"mean |difference| between conditions: {np.mean(pair_diff):.1f} (0-255)")
+    if flicker:
+        print(
+            f"frame-to-frame change, output over ground truth: {np.mean(flicker):.2f}x "
+            f"(1 = moves as the render does)"
+        )
     inside, outside = np.mean(region_in), np.mean(region_out)
     print(
         f"edge+seg weights 0 in the left half: mean |change| {inside:.1f} inside, "
