@@ -169,7 +169,7 @@ def main() -> None:
             for render in renders.values():
                 for metric, value in reference.scores(render).items():
                     add(f"ground truth {metric}", value)
-                through_vae = round_trip(model.vae, render[None])[0]
+                through_vae = round_trip(model.vae, render[None], model.frames_per_chunk)[0]
                 for metric, value in reference.scores(through_vae).items():
                     add(f"ground truth via VAE {metric}", value)
                 codec_psnr.append(psnr(through_vae, render))

@@ -87,11 +87,19 @@ def to_video(clips: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def round_trip(vae: AutoencoderKLWan, clips: np.ndarray) -> np.ndarray:
+def round_trip(
+    vae: AutoencoderKLWan, clips: np.ndarray, frames_per_chunk: int | None = None
+) -> np.ndarray:
     """[B, T, H, W, 3] uint8 encoded (posterior mean) and decoded again: what the codec
-    alone keeps of a clip, the most any model built on it can give back."""
+    alone keeps of a clip, the most any model built on it can give back. Encoded in
+    chunks of ``frames_per_chunk`` frames (default: the whole clip), as the sampler
+    encodes them: a codec trained on single frames never sees a longer clip."""
     x = to_video(clips, vae.device).to(vae.dtype)
-    decoded = vae.decode(vae.encode(x).latent_dist.mean).sample.cpu()
+    step = frames_per_chunk or x.shape[2]
+    chunks = [x[:, :, t : t + step] for t in range(0, x.shape[2], step)]
+    decoded = torch.cat(
+        [vae.decode(vae.encode(c).latent_dist.mean).sample for c in chunks], dim=2
+    ).cpu()
     # Converted as the model converts its outputs, so the two compare like for like.
     return np.stack([frames_to_uint8(video[None]) for video in decoded])
 
