@@ -176,7 +176,7 @@ def starter_spec(
         f"  run_name: {run_name}",
         "quality:  # every clip is judged; one failing a check is generated again with a new",
         "  # seed, then kept under <run>/rejected/ instead of its variation's folder",
-        "  enabled: true",
+        "  enabled: false  # true: judge every clip (docs/quality.md)",
         "  retries: 1",
         f"  # thresholds (null: not checked): {_quality_defaults()}",
     ]

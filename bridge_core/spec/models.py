@@ -470,7 +470,8 @@ class QualitySpec(_Model):
     folder. A threshold set to null is not checked. The defaults are conservative: set on
     the shipped default model's good and broken clips (docs/quality.md)."""
 
-    enabled: bool = True
+    # Opt-in for now: the random tiny model's frames are noise the gate rejects.
+    enabled: bool = False
     retries: int = Field(default=1, ge=0, le=10, description="New seeds tried after a failure.")
     # Off by default: the shipped default model's good night and fog clips have no Canny
     # edges at all (Edge F1 0); set it for a model that keeps edges (docs/quality.md).
