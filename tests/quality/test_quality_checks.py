@@ -65,13 +65,15 @@ def test_temporal_ratio_is_one_for_a_steady_clip_and_high_for_flicker() -> None:
 
 
 def test_the_verdict_names_every_failed_check_and_skips_what_was_not_measured() -> None:
-    quality = QualitySpec(min_edge_f1=0.1, min_blur_ssim=0.5, max_temporal_ratio=2.0)
+    quality = QualitySpec(enabled=True, min_edge_f1=0.1, min_blur_ssim=0.5, max_temporal_ratio=2.0)
     scores = {"edge_f1": 0.05, "blur_ssim": None, "label_agreement": 3.0, "temporal_ratio": 2.5}
     verdict = judge(scores, quality)
     assert not verdict.accepted
     assert verdict.reasons == ["edge_f1 0.050 < 0.1", "temporal_ratio 2.500 > 2"]
     assert judge(scores, quality.model_copy(update={"enabled": False})).accepted
-    assert judge(scores, QualitySpec(min_edge_f1=None, max_temporal_ratio=None)).accepted
+    assert judge(
+        scores, QualitySpec(enabled=True, min_edge_f1=None, max_temporal_ratio=None)
+    ).accepted
     # Worst first: the largest shortfall relative to its threshold.
     assert worst_margin(scores, quality) == pytest.approx(-0.5)
 
@@ -86,9 +88,9 @@ def test_retry_seeds_are_derived_from_the_seed_and_the_try() -> None:
 
 
 def test_thresholds_change_the_gate_digest_retries_do_not() -> None:
-    base = gate_digest(QualitySpec())
-    assert gate_digest(QualitySpec(retries=3)) == base
-    assert gate_digest(QualitySpec(min_edge_f1=0.2)) != base
+    base = gate_digest(QualitySpec(enabled=True))
+    assert gate_digest(QualitySpec(enabled=True, retries=3)) == base
+    assert gate_digest(QualitySpec(enabled=True, min_edge_f1=0.2)) != base
     assert gate_digest(QualitySpec(enabled=False)) == GATE_OFF
 
 

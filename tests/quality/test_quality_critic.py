@@ -209,7 +209,7 @@ class _Says:
 
 
 def test_a_clip_below_the_critics_threshold_is_rejected_with_its_reason() -> None:
-    quality = QualitySpec(critic=CriticSpec(min_score=0.5))
+    quality = QualitySpec(enabled=True, critic=CriticSpec(min_score=0.5))
     clip = _clip()
     low = ClipJudge(quality, None, None, _Says(1 / 3, "the forklift melts")).judge(clip)
     assert low.scores["critic"] == pytest.approx(1 / 3)
@@ -217,4 +217,4 @@ def test_a_clip_below_the_critics_threshold_is_rejected_with_its_reason() -> Non
     high = ClipJudge(quality, None, None, _Says(2 / 3, "")).judge(clip)
     assert high.verdict.accepted
     # Without a critic in the spec its score is not checked.
-    assert judge({"critic": 0.0}, QualitySpec()).accepted
+    assert judge({"critic": 0.0}, QualitySpec(enabled=True)).accepted
