@@ -8,7 +8,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from rich.table import Table
+from rich.table import Column, Table
 
 from bridge_core.controls.stack import ControlStack
 from bridge_core.datasets.files import encode_video
@@ -111,9 +111,9 @@ def metrics_table(clips: Sequence[Mapping[str, Any]], means: Mapping[str, Any]) 
 
     clips: run.json's ``metrics.clips``; means: its ``metrics.mean``.
     """
-    table = Table(
-        "camera", "frames", "variation", *SCORE_COLUMNS.values(), "gate", title="adherence"
-    )
+    # Figures whole; on a narrow terminal names and the gate's reasons wrap instead.
+    scores = [Column(h, no_wrap=True) for h in ("frames", *SCORE_COLUMNS.values())]
+    table = Table("camera", scores[0], "variation", *scores[1:], "gate", title="adherence")
     for clip in clips:
         first, last = clip["frames"]
         for variation, values in clip["variations"].items():
