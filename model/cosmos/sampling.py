@@ -157,7 +157,8 @@ def sample(
     prompt_embeds / negative_prompt_embeds: [1, L, D]. The negative pass runs when
     guidance > 0 (v = v_cond + g (v_cond - v_uncond)). ``generator`` must be a CPU
     generator; it draws, per chunk and in this order, the initial noise, the VAE sample
-    of the conditioning video and one control-latent sample. Every branch encodes its
+    of the conditioning video and one control-latent sample; chunks without conditioning
+    frames repeat the first chunk's draws. Every branch encodes its
     control with its own generator started from that last draw's state, so which
     branches run, or are skipped, never moves the stream of later chunks. ``on_phase``
     is told "vae" or "denoise" before each phase, so a memory policy can move models.
@@ -222,6 +223,12 @@ def sample(
             chunk_cond = num_cond_latents
 
         # 2. Random draws, in the pipeline's order: noise, conditioning sample, control sample.
+        #    Chunks that carry no frame of the one before repeat the first chunk's draws:
+        #    each drawing its own makes a frame-by-frame model flicker.
+        if chunk_idx == 0:
+            first_draws = generator.get_state()
+        elif num_cond_frames == 0:
+            generator.set_state(first_draws)
         noise = randn_tensor(latent_shape, generator=generator, device=device, dtype=torch.float32)
         cond_latent = (encode(cond_video, generator).float() - mean_f) / std_f
         branch_state = generator.get_state()
