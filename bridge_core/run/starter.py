@@ -56,12 +56,13 @@ EXAMPLE_VARIATIONS = (
 )
 
 
-def _quality_defaults() -> str:
+def _quality_defaults() -> list[str]:
+    """The gate's thresholds at their defaults, as commented lines a user uncomments."""
     fields = QualitySpec.model_fields
-    return ", ".join(
-        f"{name}: {fields[name].default}"
+    return [
+        f"  # {name}: {json.dumps(fields[name].default)}"
         for name in ("min_edge_f1", "min_blur_ssim", "min_label_agreement", "max_temporal_ratio")
-    )
+    ]
 
 
 def default_controls(data: Dataset) -> dict[str, ControlSpec]:
@@ -178,7 +179,8 @@ def starter_spec(
         "  # seed, then kept under <run>/rejected/ instead of its variation's folder",
         "  enabled: false  # true: judge every clip (docs/quality.md)",
         "  retries: 1",
-        f"  # thresholds (null: not checked): {_quality_defaults()}",
+        "  # thresholds at their defaults (null: not checked):",
+        *_quality_defaults(),
     ]
     return "\n".join(lines) + "\n"
 

@@ -34,6 +34,11 @@ def test_init_writes_a_commented_spec_that_validates(run_cli, ycb, tmp_path) -> 
     assert len(job.variations) == 2 and job.model.id == "default"
     assert "meat_can" in text and "soup_can" in text  # the dataset's classes
     assert "small CPU model" in text and text.count("\n#") >= 3
+    # The gate's thresholds are commented YAML: uncommented, they are the defaults.
+    spec.write_text(text.replace("  # min_", "  min_").replace("  # max_", "  max_"))
+    assert {"min_edge_f1", "max_temporal_ratio"} <= set(yaml.safe_load(spec.read_text())["quality"])
+    assert load_job_spec(spec).spec.quality == job.quality
+    assert job.quality.min_edge_f1 is None
     again = run_cli("init", ycb, "-o", spec)
     assert again.exit_code == 2 and "exists already" in again.stderr
     assert run_cli("init", ycb, "-o", spec, "--force").exit_code == 0
