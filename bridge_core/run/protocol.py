@@ -20,7 +20,9 @@ class ModelRequirements:
     """What a model needs of its input, so callers can pad or resize.
 
     resolution_multiple: H and W must be multiples of this (VAE 8x * patch 2 = 16).
-    frames_per_chunk:    frames the model generates at once; longer clips are chunked.
+    frames_per_chunk:    frames the model generates at once; longer clips are chunked;
+                         a clip's length when the spec sets none (a frame-by-frame
+                         model gives a longer one: a clip's frames share its seed).
     supported_controls:  control names the model has branches for.
     max_resolution:      (W, H) the model can take at most (its positional embedding's
                          reach); None = no limit. Larger clips are resized down to fit.

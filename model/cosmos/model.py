@@ -30,6 +30,9 @@ from transfer_model.cosmos.prompts import PromptEmbeddingCache
 
 # The file that marks a folder as saved by this project, with what loading needs.
 MARKER_FILE = "transfer_model.json"
+# Clips a frame-by-frame model (1-frame chunks) is given by default: its training clips'
+# length. Seeds are per clip, so 1-frame clips would each start from their own noise.
+FRAME_MODEL_CLIP_FRAMES = 9
 
 # Cosmos-Transfer2.5's default negative prompt (diffusers' pipeline uses the same text).
 DEFAULT_NEGATIVE_PROMPT = (
@@ -158,7 +161,9 @@ class CosmosTransferModel:
     def requirements(self) -> ModelRequirements:
         return ModelRequirements(
             resolution_multiple=math.lcm(*self.grid.stride),
-            frames_per_chunk=self.frames_per_chunk,
+            frames_per_chunk=self.frames_per_chunk
+            if self.frames_per_chunk > 1
+            else FRAME_MODEL_CLIP_FRAMES,
             supported_controls=tuple(self.branches),
             max_resolution=self.max_resolution,
             leaves_cpu_free=self.device.type != "cpu",

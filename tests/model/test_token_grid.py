@@ -127,6 +127,8 @@ def test_frame_by_frame_chunks_share_their_noise(embeds) -> None:
     """1-frame chunks carry no frame of the one before; drawing noise of their own, a
     still scene would flicker. The same control in every frame gives the same frame."""
     model = _model(FOUR_X, frames_per_chunk=1)
+    # The run gives it 9-frame clips, each of one seed, not one clip (and seed) a frame.
+    assert model.requirements.frames_per_chunk == 9
     still = ControlStack(
         videos={"edge": np.repeat(control_video(1, seed=2), 3, axis=0)},
         weights={"edge": np.ones((3, HEIGHT, WIDTH), np.float32)},
