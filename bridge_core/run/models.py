@@ -29,7 +29,7 @@ DEFAULT_NOTICE = (
     "quality; use nvidia/Cosmos-Transfer2.5-2B on a GPU for real data."
 )
 # Bumped whenever the shipped weights change; run.json records it.
-DEFAULT_MODEL_REVISION = "default-v2"
+DEFAULT_MODEL_REVISION = "default-v3"
 
 
 class ModelNotInstalledError(InputError):
