@@ -440,7 +440,8 @@ def test_a_model_of_one_frame_chunks_trains_and_samples_frame_by_frame() -> None
     )
     assert {p: len(v) for p, v in history.losses.items()} == {"vae": 2, "base": 2, "branches": 2}
     assert all(np.isfinite(v).all() for v in history.losses.values())
-    assert model.requirements.frames_per_chunk == 1
+    assert model.frames_per_chunk == 1  # its clips still default to 9 frames (one seed)
+    assert model.requirements.frames_per_chunk == 9
 
     video = np.random.default_rng(0).random((3, SIZE, SIZE, 3)).astype(np.float32)
     stack = ControlStack(
