@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep the captured layouts here")
     parser.add_argument("--json", type=Path, help="write every clip's scores here")
     args = parser.parse_args()
-    quality = QualitySpec()
+    quality = QualitySpec(enabled=True)  # the default thresholds, judged (the gate is opt-in)
     resolved = resolve_model(ModelSpec(id=args.model))
     model = resolved.model
     settings = SamplingSettings(num_steps=args.steps, guidance=3.0)
