@@ -32,6 +32,7 @@ from bridge_core.spec.load import dump_job_spec, job_spec_schema, load_job_specs
 from bridge_core.spec.models import parse_frames
 from bridge_core.terminal import console, errors, progress_bar
 from bridge_core.train.command import train_default
+from bridge_core.train.distill import distill
 
 app = typer.Typer(
     add_completion=False,
@@ -46,6 +47,7 @@ DEFAULT_CLIP_LENGTH = 93
 
 app.command()(capture)
 app.command()(train_default)
+app.command()(distill)
 
 
 @app.command()
@@ -324,11 +326,18 @@ def demo(
         "bridge-demo"
     ),
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty workdir.")] = False,
+    steps: Annotated[
+        int,
+        typer.Option(
+            help="Sampling steps: 12 with guidance, or 4, 2 or 1 to run the distilled student.",
+            min=1,
+        ),
+    ] = 12,
 ) -> None:
-    """Run the whole path on the bundled sample dataset with the default (random) model."""
+    """Run the whole path on the bundled sample dataset with the default model."""
     from bridge_core.demo import run_demo
 
-    run_demo(workdir, console, overwrite)
+    run_demo(workdir, console, overwrite, steps)
 
 
 def main() -> None:

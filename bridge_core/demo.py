@@ -22,7 +22,11 @@ from bridge_core.errors import InputError
 from bridge_core.outputs import check_replaceable, mark_output
 from bridge_core.report.run_report import acceptance_table, metrics_table
 from bridge_core.run.loop import run_job
-from bridge_core.run.models import ModelNotInstalledError, resolve_model
+from bridge_core.run.models import (
+    DEFAULT_STUDENT_REVISION,
+    ModelNotInstalledError,
+    resolve_model,
+)
 from bridge_core.run.starter import write_starter_spec
 from bridge_core.spec.load import load_job_spec
 from bridge_core.trainset.conditions import CONDITIONS
@@ -31,6 +35,8 @@ SAMPLE_DATASET = (
     Path(bridge_core.__file__).resolve().parents[1] / "samples" / "datasets" / "warehouse_demo"
 )
 DEMO_STEPS = 12
+# What the default model's 4-step student (revision default-v3-4step) runs in.
+STUDENT_STEPS = (4, 2, 1)
 # The conditions the default model knows, each its own variation (same seed: only the
 # prompt differs between them).
 DEMO_VARIATIONS = tuple((name, c.prompt, 0) for name, c in CONDITIONS.items())
@@ -55,9 +61,13 @@ class DemoResult:
     variations: dict[str, Path] = field(default_factory=dict)
 
 
-def run_demo(workdir: Path, console: Console, overwrite: bool = False) -> DemoResult:
+def run_demo(
+    workdir: Path, console: Console, overwrite: bool = False, steps: int = DEMO_STEPS
+) -> DemoResult:
     """Copy the sample dataset into ``workdir``, write its spec, run it with the default model.
 
+    ``steps``: 12 (the default) samples the model with guidance; a step count its
+    distilled student takes (4, 2 or 1) runs the student instead, without guidance.
     A non-empty ``workdir`` is refused unless ``overwrite`` and an earlier demo wrote it;
     if the demo fails, the workdir is removed again, so a failure leaves nothing behind.
     """
@@ -74,22 +84,25 @@ def run_demo(workdir: Path, console: Console, overwrite: bool = False) -> DemoRe
     workdir.mkdir(parents=True)
     mark_output(workdir)
     try:
-        result = _demo(workdir, console)
+        result = _demo(workdir, console, steps)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return result
 
 
-def _demo(workdir: Path, console: Console) -> DemoResult:
+def _demo(workdir: Path, console: Console, steps: int) -> DemoResult:
     dataset = workdir / SAMPLE_DATASET.name
     shutil.copytree(SAMPLE_DATASET, dataset)
+    student = steps in STUDENT_STEPS
     spec_path = write_starter_spec(
         dataset,
         workdir / f"{dataset.name}.yaml",
-        num_steps=DEMO_STEPS,
+        num_steps=steps,
         run_name=RUN_NAME,
         variations=DEMO_VARIATIONS,
+        revision=DEFAULT_STUDENT_REVISION if student else None,
+        guidance=0.0 if student else 3.0,
     )
     console.print(f"dataset   {dataset}", markup=False, highlight=False)
     console.print(f"spec      {spec_path}  (as `cosmos-bridge init` writes it)", markup=False)

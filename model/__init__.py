@@ -16,6 +16,7 @@ from transfer_model.cosmos.loading import (
     BRANCH_REVISION,
     DEFAULT_MODEL_DIR,
     DEFAULT_REPO,
+    DEFAULT_STUDENT_DIR,
     PIPELINE_REVISION,
     load_transfer_model,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "BRANCH_REVISION",
     "DEFAULT_MODEL_DIR",
     "DEFAULT_REPO",
+    "DEFAULT_STUDENT_DIR",
     "MEMORY_POLICIES",
     "MODEL_PRESETS",
     "PIPELINE_REVISION",

@@ -246,6 +246,36 @@ def _check_controls(spec: JobSpec, supported: tuple[str, ...]) -> None:
         )
 
 
+def _check_sampling(spec: JobSpec, needs: ModelRequirements) -> None:
+    """A distilled student runs only in its own step counts, without guidance."""
+    steps, m = needs.sampling_steps, spec.model
+    if steps is not None and m.num_steps not in steps:
+        raise SpecError(
+            f"the model samples in {', '.join(map(str, steps))} step(s) only (a distilled "
+            f"student), not {m.num_steps}",
+            field="model.num_steps",
+        )
+    if not needs.takes_guidance and m.guidance != 0:
+        raise SpecError(
+            f"the model has its guidance built in (a distilled student): set it to 0, "
+            f"not {m.guidance:g}",
+            field="model.guidance",
+        )
+
+
+def model_entry(spec: JobSpec, resolved: ResolvedModel) -> dict[str, Any]:
+    """What the manifest says made a frame: the model, how it sampled, a student's teacher."""
+    entry = {
+        "id": resolved.id,
+        "revision": resolved.revision,
+        "num_steps": spec.model.num_steps,
+        "guidance": spec.model.guidance,
+    }
+    if resolved.student is not None:
+        entry["teacher"] = resolved.student["teacher"]
+    return entry
+
+
 @functools.cache  # installed packages do not change while the process runs
 def _package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
@@ -343,6 +373,7 @@ def open_run(
     started = time.perf_counter()
     needs = resolved.model.requirements
     _check_controls(spec, needs.supported_controls)
+    _check_sampling(spec, needs)
     prompts = _prompts(spec)
     dataset = open_dataset(spec.input.dataset)
     frame_range = _frame_range(spec, frames)
@@ -969,6 +1000,7 @@ def _write_frame(
                 controls_digest=run.context["controls"],
                 generation_digest=made.generation_digest,
                 sha256=png.sha256,
+                model=model_entry(run.spec, run.resolved),
             )
         ]
     )
@@ -1033,6 +1065,7 @@ def _write_run_file(
             "weights_sha256": resolved.weights,
             "requirements": asdict(needs),
             "notes": resolved.notes,
+            "student": resolved.student,
         },
         "clip_length": clip_length,
         "label_files": result.label_mode,

@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bridge_core.errors import InputError
 from bridge_core.outputs import write_bytes_atomic
@@ -44,6 +45,8 @@ class ManifestEntry:
     generation_digest: sha256 of everything that decides the pixels (controls, clip,
                        model, sampling, prompt, seed): a rerun skips a frame only if equal
     sha256:            of the output file's bytes
+    model:             what made it: id, revision, steps, guidance, and for a distilled
+                       student its teacher (None in manifests written before)
     """
 
     output: str
@@ -56,6 +59,7 @@ class ManifestEntry:
     controls_digest: str
     generation_digest: str
     sha256: str
+    model: dict[str, Any] | None = None
 
     def line(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True) + "\n"

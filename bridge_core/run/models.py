@@ -30,6 +30,8 @@ DEFAULT_NOTICE = (
 )
 # Bumped whenever the shipped weights change; run.json records it.
 DEFAULT_MODEL_REVISION = "default-v3"
+# Its 4-step student (`cosmos-bridge distill`), selected by model.revision.
+DEFAULT_STUDENT_REVISION = "default-v3-4step"
 
 
 class ModelNotInstalledError(InputError):
@@ -43,6 +45,7 @@ class ResolvedModel:
     weights: module name -> sha256 of its parameters and buffers
     random:  True when the weights are random, so the frames are noise
     notes:   what a user should be told before the run
+    student: a distilled student's schedule and teacher (StudentSchedule.to_json), else None
     """
 
     model: TransferModel
@@ -51,6 +54,7 @@ class ResolvedModel:
     weights: dict[str, str] = field(default_factory=dict)
     random: bool = False
     notes: list[str] = field(default_factory=list)
+    student: dict[str, Any] | None = None
 
 
 def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel:
@@ -85,7 +89,17 @@ def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel
         resolved = ResolvedModel(model, model_id, random=True)
         resolved.notes.append(RANDOM_NOTICE.format(id=model_id))
     elif model_id == DEFAULT_MODEL_ID:
-        folder = transfer_model.DEFAULT_MODEL_DIR
+        folders = {
+            DEFAULT_MODEL_REVISION: transfer_model.DEFAULT_MODEL_DIR,
+            DEFAULT_STUDENT_REVISION: transfer_model.DEFAULT_STUDENT_DIR,
+        }
+        revision = spec.revision or DEFAULT_MODEL_REVISION
+        if revision not in folders:
+            raise InputError(
+                f"the default model has revisions {', '.join(folders)}, not {revision!r}",
+                field="model.revision",
+            )
+        folder = folders[revision]
         if not (folder / "transformer").is_dir():
             raise InputError(
                 f"the default model's weights are missing from {folder}; reinstall the package "
@@ -96,7 +110,7 @@ def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel
         model = transfer_model.load_transfer_model(
             folder, device=device or "cpu", dtype=torch.float32, memory=spec.memory
         )
-        resolved = ResolvedModel(model, model_id, revision=DEFAULT_MODEL_REVISION)
+        resolved = ResolvedModel(model, model_id, revision=revision)
         resolved.notes.append(DEFAULT_NOTICE)
     else:
         if not Path(model_id).is_dir() and not _is_hub_id(model_id):
@@ -142,6 +156,12 @@ def resolve_model(spec: ModelSpec, model_id: str | None = None) -> ResolvedModel
                 f"attention {spec.attention!r} cannot run here: {exc}", field="model.attention"
             ) from exc
     resolved.weights = weight_digests(model)
+    if getattr(model, "student", None) is not None:
+        resolved.student = model.student.to_json()
+        resolved.notes.append(
+            f"model {model_id!r} is a distilled student of {model.student.teacher}: it samples "
+            f"in {', '.join(map(str, model.student.steps))} step(s) without guidance"
+        )
     return resolved
 
 

@@ -28,6 +28,10 @@ class ModelRequirements:
                          reach); None = no limit. Larger clips are resized down to fit.
     leaves_cpu_free:     the model computes elsewhere (a GPU), so the run loop reads the
                          next clip and builds its controls while it generates.
+    sampling_steps:      the step counts it can sample in (a distilled student's few);
+                         None = any.
+    takes_guidance:      False for a model with guidance built in (a distilled student):
+                         it must be sampled with guidance 0.
     """
 
     resolution_multiple: int
@@ -35,6 +39,8 @@ class ModelRequirements:
     supported_controls: tuple[str, ...]
     max_resolution: tuple[int, int] | None = None
     leaves_cpu_free: bool = False
+    sampling_steps: tuple[int, ...] | None = None
+    takes_guidance: bool = True
 
 
 @dataclass(frozen=True)

@@ -113,9 +113,12 @@ def starter_spec(
     num_steps: int = 35,
     run_name: str = "first_run",
     variations: Sequence[Variation] = EXAMPLE_VARIATIONS,
+    revision: str | None = None,
+    guidance: float = 3.0,
 ) -> str:
     """The YAML text of a starter spec for the dataset at ``dataset_path``, to be saved at
-    ``spec_path`` (the dataset path is written relative to it)."""
+    ``spec_path`` (the dataset path is written relative to it); ``revision`` and
+    ``guidance`` pick the default model's weights and its guidance (a student's is 0)."""
     data = open_dataset(dataset_path)
     controls = default_controls(data)
     if not controls:
@@ -171,8 +174,11 @@ def starter_spec(
         "  # 'default' (the small CPU model in the package, 128x128), 'tiny' (random: noise),",
         "  # a hub id such as nvidia/Cosmos-Transfer2.5-2B, or a model folder",
         "  id: default",
+        f"  revision: {revision}"
+        if revision
+        else "  # revision: default-v3-4step  # 4-step student: num_steps 4, 2 or 1, guidance 0",
         f"  num_steps: {num_steps}",
-        "  guidance: 3.0",
+        f"  guidance: {guidance}",
         "output:",
         f"  run_name: {run_name}",
         "quality:  # every clip is judged; one failing a check is generated again with a new",
@@ -192,11 +198,15 @@ def write_starter_spec(
     num_steps: int = 35,
     run_name: str = "first_run",
     variations: Sequence[Variation] = EXAMPLE_VARIATIONS,
+    revision: str | None = None,
+    guidance: float = 3.0,
 ) -> Path:
     """Write :func:`starter_spec` to ``spec_path`` once it validates; the path written."""
     if spec_path.exists() and not overwrite:
         raise InputError("exists already (pass --force to replace it)", spec_path)
-    text = starter_spec(dataset_path, spec_path, num_steps, run_name, variations)
+    text = starter_spec(
+        dataset_path, spec_path, num_steps, run_name, variations, revision, guidance
+    )
     with atomic_path(spec_path, spec_path.parent) as tmp:
         tmp.write_text(text, encoding="utf-8")
         # The temporary file sits beside the target, so its relative paths resolve the same.

@@ -34,6 +34,22 @@ def scene_dir(workdir: Path, seed: int) -> Path:
     return workdir / "scenes" / f"{seed:05d}"
 
 
+def capture_layout(workdir: Path, seed: int, size: tuple[int, int]) -> Path:
+    """Write and capture one layout (no renders) unless that is done; its capture folder.
+    What distillation needs of a scene: the controls, not the targets."""
+    from bridge_core.capture.capture import capture_scene
+    from bridge_core.trainset.layouts import CAMERA, write_layout
+
+    folder = scene_dir(workdir, seed)
+    if not ((folder / "done").exists() or (folder / "captured").exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        stage = folder / "scene.usda"
+        write_layout(stage, seed, FRAMES)
+        capture_scene(stage, [CAMERA], folder / "capture", resolution=size)
+        (folder / "captured").write_text("ok\n")
+    return folder / "capture"
+
+
 def build_scene(
     workdir: Path,
     seed: int,
@@ -42,18 +58,15 @@ def build_scene(
     samples: int = 16,
 ) -> Path:
     """Write, capture and render one layout unless its folder is already complete."""
-    from bridge_core.capture.capture import capture_scene
     from bridge_core.trainset.cycles import render_layout
-    from bridge_core.trainset.layouts import CAMERA, write_layout
 
     folder = scene_dir(workdir, seed)
     if (folder / "done").exists():
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    stage = folder / "scene.usda"
-    write_layout(stage, seed, FRAMES)
-    capture_scene(stage, [CAMERA], folder / "capture", resolution=size)
-    render_layout(stage, size, conditions, folder / "cycles", samples=samples, seed=seed)
+    capture_layout(workdir, seed, size)
+    render_layout(
+        folder / "scene.usda", size, conditions, folder / "cycles", samples=samples, seed=seed
+    )
     (folder / "done").write_text("ok\n")
     return folder
 

@@ -105,11 +105,12 @@ def accumulate(
 ) -> list[torch.Tensor]:
     """Add one branch's block residuals, scaled per token, to the fp32 running sums.
 
-    residuals: per injection block [B, N, D]; weight: [N] float32; fused: the sums so far
-    (None for the first branch). Summing in fp32 keeps several bf16 branches from
-    losing each other's small contributions.
+    residuals: per injection block [B, N, D]; weight: [N] float32, or [B, N] for a map per
+    sample; fused: the sums so far (None for the first branch). Summing in fp32 keeps
+    several bf16 branches from losing each other's small contributions.
     """
-    scale = weight.to(residuals[0].device, torch.float32)[None, :, None]  # [N] -> [1, N, 1]
+    scale = weight.to(residuals[0].device, torch.float32)
+    scale = (scale if scale.ndim == 2 else scale[None])[:, :, None]  # -> [B or 1, N, 1]
     if fused is None:
         fused = [torch.zeros(r.shape, dtype=torch.float32, device=r.device) for r in residuals]
     # In place, one block at a time: at 720p x 93 frames one block's residual is 330 MB in

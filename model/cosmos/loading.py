@@ -4,7 +4,8 @@ Hub layout: the pipeline at revision ``diffusers/general`` (transformer/, vae/,
 scheduler/, text_encoder/, tokenizer/), each branch at the root of revision
 ``diffusers/controlnet/general/<control>``. A folder written by
 CosmosTransferModel.save_pretrained holds transformer/, vae/, scheduler/ and
-controlnet/<control>/ beside a marker file.
+controlnet/<control>/ beside a marker file; a distilled student's may hold only its
+transformer, the marker naming the teacher's folder that has the rest (``parts_from``).
 """
 
 from __future__ import annotations
@@ -40,11 +41,14 @@ from transfer_model.cosmos.prompts import (
     PromptEmbeddingCache,
     hash_prompt_cache,
 )
+from transfer_model.cosmos.student import StudentSchedule
 
 DEFAULT_REPO = "nvidia/Cosmos-Transfer2.5-2B"
 # The project's own small model, trained by `cosmos-bridge train-default`, shipped inside
 # the package (see its README.md, the model card).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
+# Its 4-step student (`cosmos-bridge distill`): a transformer; the rest is the teacher's.
+DEFAULT_STUDENT_DIR = Path(__file__).resolve().parent.parent / "default_model_4step"
 PIPELINE_REVISION = "diffusers/general"
 BRANCH_REVISION = "diffusers/controlnet/general/{control}"
 # What the 2B model was trained on: 93 frames per chunk, prompts of 512 tokens.
@@ -182,6 +186,12 @@ def load_transfer_model(
     folder = _resolve(source, revision, _PIPELINE_PATTERNS)
     marker_file = folder / MARKER_FILE
     marker = json.loads(marker_file.read_text()) if marker_file.exists() else {}
+    shared = folder / marker["parts_from"] if "parts_from" in marker else None
+
+    def part(name: str) -> Path:
+        """Where a part lives: in the folder, else in the folder it shares parts with."""
+        path = folder / name
+        return shared / name if shared is not None and not path.exists() else path
 
     def load(cls: type, path: Path, as_dtype: torch.dtype = dtype) -> torch.nn.Module:
         check_safetensors(path)
@@ -191,8 +201,8 @@ def load_transfer_model(
     for control in controls:
         if branch_sources and control in branch_sources:
             path = _resolve(branch_sources[control], None, _WEIGHT_PATTERNS)
-        elif (folder / "controlnet" / control).is_dir():
-            path = folder / "controlnet" / control
+        elif part(f"controlnet/{control}").is_dir():
+            path = part(f"controlnet/{control}")
         elif Path(source).is_dir():
             raise ValueError(
                 f"{folder} has no controlnet/{control}/; pass branch_sources[{control!r}]"
@@ -230,12 +240,13 @@ def load_transfer_model(
 
     return CosmosTransferModel(
         transformer=load(CosmosTransformer3DModel, folder / "transformer"),
-        vae=load(AutoencoderKLWan, folder / "vae", vae_dtype(folder / "vae", dtype)),
+        vae=load(AutoencoderKLWan, part("vae"), vae_dtype(part("vae"), dtype)),
         branches=branches,
-        scheduler=UniPCMultistepScheduler.from_pretrained(folder / "scheduler"),
+        scheduler=UniPCMultistepScheduler.from_pretrained(part("scheduler")),
         frames_per_chunk=marker.get("frames_per_chunk", DEFAULT_FRAMES_PER_CHUNK),
         origin=_origin([source, *(branch_sources or {}).values()], folder),
         prompt_cache=prompt_cache,
         device=device,
         memory=memory,
+        student=StudentSchedule.from_json(marker["student"]) if "student" in marker else None,
     )

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from diffusers import (
     AutoencoderKLWan,
     CosmosControlNetModel,
     CosmosTransformer3DModel,
+    FlowMatchEulerDiscreteScheduler,
     UniPCMultistepScheduler,
 )
 
@@ -27,6 +29,7 @@ from transfer_model.cosmos.fusion import ENCODER_FRAME_GROUP, TokenGrid
 from transfer_model.cosmos.guardrail import Origin, SafetyChecker, checker_for
 from transfer_model.cosmos.memory import MemoryPolicy, Placement
 from transfer_model.cosmos.prompts import PromptEmbeddingCache
+from transfer_model.cosmos.student import StudentSchedule
 
 # The file that marks a folder as saved by this project, with what loading needs.
 MARKER_FILE = "transfer_model.json"
@@ -74,7 +77,8 @@ class CosmosTransferModel:
     and the flow UniPC scheduler; turns a ControlStack into frames.
 
     prompts: text is embedded through ``prompt_cache`` (None for models without a text
-    encoder, which then take embeddings only).
+    encoder, which then take embeddings only). ``student``: set for a distilled student,
+    which samples on its own few noise levels without a guidance pass.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class CosmosTransferModel:
         safety_checker: SafetyChecker | None = None,
         device: torch.device | str = "cpu",
         memory: MemoryPolicy = "none",
+        student: StudentSchedule | None = None,
     ):
         unknown = set(branches) - set(CONTROL_NAMES)
         if unknown:
@@ -102,6 +107,7 @@ class CosmosTransferModel:
                 f"{ENCODER_FRAME_GROUP} (frames_per_chunk in the model folder's {MARKER_FILE})"
             )
         self.frames_per_chunk = frames_per_chunk
+        self.student = student
         self.origin = origin
         self.prompt_cache = prompt_cache
         self.safety_checker = safety_checker if safety_checker is not None else checker_for(origin)
@@ -167,6 +173,8 @@ class CosmosTransferModel:
             supported_controls=tuple(self.branches),
             max_resolution=self.max_resolution,
             leaves_cpu_free=self.device.type != "cpu",
+            sampling_steps=None if self.student is None else self.student.steps,
+            takes_guidance=self.student is None,
         )
 
     @property
@@ -209,6 +217,9 @@ class CosmosTransferModel:
             )
         if settings.num_steps < 1:
             raise ValueError(f"num_steps must be at least 1, got {settings.num_steps}")
+        problem = self.student and self.student.check(settings.num_steps, settings.guidance)
+        if problem:
+            raise ValueError(problem[1])
 
     def embed(self, *prompts: str | torch.Tensor) -> list[torch.Tensor]:
         """Texts or embeddings ([L, D] or [1, L, D]) -> [1, L, D] each.
@@ -266,6 +277,10 @@ class CosmosTransferModel:
         # A fresh scheduler per clip: UniPC keeps solver history between steps.
         overrides = {} if settings.sigma_max is None else {"sigma_max": settings.sigma_max}
         scheduler = UniPCMultistepScheduler.from_config(self.scheduler.config, **overrides)
+        sigmas = None
+        if self.student is not None:
+            scheduler = FlowMatchEulerDiscreteScheduler()
+            sigmas = self.student.sigmas_for(settings.num_steps)
         result = sampling.sample(
             self.transformer,
             self.vae,
@@ -283,6 +298,7 @@ class CosmosTransferModel:
             on_phase=self.placement.enter,
             # Twice the activations in one forward: only where the models are not offloaded.
             batch_guidance=self.placement.policy in ("none", "vae_tiling"),
+            sigmas=sigmas,
         )
         with self._checker_on_device():
             frames = self.safety_checker.check_video_safety(frames_to_uint8(result.video))
@@ -307,15 +323,20 @@ class CosmosTransferModel:
         finally:
             move("cpu")
 
-    def save_pretrained(self, folder: str | Path) -> None:
-        """Write every model as safetensors, with the marker that loading reads back."""
+    def save_pretrained(self, folder: str | Path, parts_from: Path | None = None) -> None:
+        """Write every model as safetensors, with the marker that loading reads back.
+
+        parts_from: a saved model whose VAE, scheduler and branches are this one's (a
+        student's teacher): only the transformer is written, and the marker points there.
+        """
         folder = Path(folder)
         self.transformer.save_pretrained(folder / "transformer", safe_serialization=True)
-        self.vae.save_pretrained(folder / "vae", safe_serialization=True)
-        self.scheduler.save_pretrained(folder / "scheduler")
-        for name, branch in self.branches.items():
-            branch.save_pretrained(folder / "controlnet" / name, safe_serialization=True)
-        marker = {
+        if parts_from is None:
+            self.vae.save_pretrained(folder / "vae", safe_serialization=True)
+            self.scheduler.save_pretrained(folder / "scheduler")
+            for name, branch in self.branches.items():
+                branch.save_pretrained(folder / "controlnet" / name, safe_serialization=True)
+        marker: dict[str, Any] = {
             "origin": self.origin,
             "frames_per_chunk": self.frames_per_chunk,
             "controls": list(self.branches),
@@ -326,6 +347,11 @@ class CosmosTransferModel:
                 "revision": self.prompt_cache.revision,
                 "max_length": self.prompt_cache.max_length,
             }
+        if self.student is not None:
+            marker["student"] = self.student.to_json()
+        if parts_from is not None:
+            # Relative, so the two folders can move together (the package ships them so).
+            marker["parts_from"] = os.path.relpath(Path(parts_from).resolve(), folder.resolve())
         (folder / MARKER_FILE).write_text(json.dumps(marker, indent=2))
 
 

@@ -17,7 +17,7 @@ from diffusers import (
     AutoencoderKLWan,
     CosmosControlNetModel,
     CosmosTransformer3DModel,
-    UniPCMultistepScheduler,
+    SchedulerMixin,
 )
 from diffusers.utils.torch_utils import randn_tensor
 
@@ -26,6 +26,8 @@ from transfer_model.cosmos import fusion
 MIN_CHUNK_FRAMES = fusion.ENCODER_FRAME_GROUP + 1
 # The reference gives conditioning frames this fixed noise level.
 CONDITIONAL_SIGMA = 0.1
+# A prompt's context: its embeddings, with Transfer2.5's (all-zero) image context if any.
+Context = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -78,7 +80,7 @@ def chunk_spans(num_frames: int, frames_per_chunk: int, num_cond: int) -> list[t
 def _velocity(
     transformer: CosmosTransformer3DModel,
     active: list[tuple[CosmosControlNetModel, torch.Tensor, torch.Tensor]],
-    context: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+    context: Context,
     in_latents: torch.Tensor,
     in_timestep: torch.Tensor,
     cond_mask: torch.Tensor,
@@ -127,19 +129,109 @@ def _two_contexts(
 
 
 def _twice(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Each [1, ...] tensor as a batch of two (views, no copies)."""
-    return tuple(t.expand(2, *t.shape[1:]) for t in tensors)
+    """Each [B, ...] tensor as a batch of 2B, itself twice (views, no copies, when B is 1)."""
+    return tuple(t.unsqueeze(0).expand(2, *t.shape).flatten(0, 1) for t in tensors)
 
 
 def _noop_phase(phase: str) -> None:
     """Default for ``on_phase``: every model stays where it is."""
 
 
+def prompt_contexts(
+    transformer: CosmosTransformer3DModel,
+    prompt_embeds: torch.Tensor,
+    negative_prompt_embeds: torch.Tensor | None,
+    device: torch.device,
+) -> tuple[Context, Context | None]:
+    """The transformer's contexts for [B, L, D] prompt embeddings and their negatives
+    (None: no guidance pass), on ``device`` in its dtype."""
+    t_dtype = transformer.dtype
+    context = prompt_embeds.to(device, t_dtype)
+    negative = (
+        None if negative_prompt_embeds is None else negative_prompt_embeds.to(device, t_dtype)
+    )
+    if not transformer.config.img_context_dim_in:
+        return context, negative
+    # Transfer2.5 takes no reference image: its image context is all zeros.
+    image_context = torch.zeros(
+        context.shape[0],
+        transformer.config.img_context_num_tokens,
+        transformer.config.img_context_dim_in,
+        device=device,
+        dtype=t_dtype,
+    )
+    return (context, image_context), None if negative is None else (negative, image_context)
+
+
+@torch.no_grad()
+def denoise(
+    transformer: CosmosTransformer3DModel,
+    scheduler: SchedulerMixin,
+    active: list[tuple[CosmosControlNetModel, torch.Tensor, torch.Tensor]],
+    contexts: tuple[Context, Context | None],
+    noise: torch.Tensor,
+    cond_latent: torch.Tensor,
+    cond_indicator: torch.Tensor,
+    padding_mask: torch.Tensor,
+    num_steps: int,
+    guidance: float,
+    batch_guidance: bool = True,
+    sigmas: list[float] | None = None,
+) -> torch.Tensor:
+    """Integrate a batch from ``noise`` to clean latents, steered by the ``active`` branches.
+
+    noise / cond_latent: [B, 16, T', h, w]; the latent frames flagged in ``cond_indicator``
+    [B, 1, T', 1, 1] hold ``cond_latent`` at the reference's fixed noise level throughout.
+    active: (branch, control latents [B, 16, T', h, w], token weights [N] or [B, N]).
+    contexts: the prompt's context and the negative one (None: no guidance pass).
+    sigmas: the noise levels to step through (a distilled student's, on a flow-matching
+    Euler scheduler); None: the scheduler's own ``num_steps``.
+    """
+    context, negative_context = contexts
+    t_dtype = transformer.dtype
+    device = noise.device
+    cond_mask = (cond_indicator * torch.ones_like(noise[:, :1])).to(t_dtype)
+    cond_timestep = torch.ones_like(cond_indicator) * CONDITIONAL_SIGMA
+    if sigmas is None:
+        scheduler.set_timesteps(num_steps, device=device)
+    else:
+        scheduler.set_timesteps(sigmas=sigmas, device=device)
+    latents = noise
+    gt_velocity = (latents - cond_latent) * cond_mask
+    for i, t in enumerate(scheduler.timesteps):
+        sigma = torch.tensor(scheduler.sigmas[i].item()).unsqueeze(0).to(device, t_dtype)
+        in_latents = (cond_mask * cond_latent + (1 - cond_mask) * latents).to(t_dtype)
+        in_timestep = cond_indicator * cond_timestep + (1 - cond_indicator) * sigma
+        step = (in_latents, in_timestep, cond_mask, padding_mask, gt_velocity)
+        if negative_context is not None and batch_guidance:
+            both = [
+                (model, *_twice(latent), weight if weight.ndim == 1 else _twice(weight)[0])
+                for model, latent, weight in active
+            ]
+            # The padding mask stays one: the models repeat it over the batch.
+            v, v_uncond = _velocity(
+                transformer,
+                both,
+                _two_contexts(context, negative_context),
+                *_twice(in_latents, in_timestep, cond_mask),
+                padding_mask,
+                _twice(gt_velocity)[0],
+            ).chunk(2)
+            v = v + guidance * (v - v_uncond)
+        else:
+            v = _velocity(transformer, active, context, *step)
+            if negative_context is not None:
+                v_uncond = _velocity(transformer, active, negative_context, *step)
+                v = v + guidance * (v - v_uncond)
+        latents = scheduler.step(v, t, latents, return_dict=False)[0]
+    return latents
+
+
 @torch.no_grad()
 def sample(
     transformer: CosmosTransformer3DModel,
     vae: AutoencoderKLWan,
-    scheduler: UniPCMultistepScheduler,
+    scheduler: SchedulerMixin,
     branches: list[Branch],
     prompt_embeds: torch.Tensor,
     negative_prompt_embeds: torch.Tensor | None,
@@ -151,6 +243,7 @@ def sample(
     device: torch.device | str = "cpu",
     on_phase: Callable[[str], None] = _noop_phase,
     batch_guidance: bool = True,
+    sigmas: list[float] | None = None,
 ) -> SampleResult:
     """Generate a clip steered by ``branches``, chunk by chunk.
 
@@ -164,6 +257,7 @@ def sample(
     is told "vae" or "denoise" before each phase, so a memory policy can move models.
     ``batch_guidance``: the guided and unguided passes run as one batch of two (one
     forward of each model per step; twice the activations), else one after the other.
+    ``sigmas``: a distilled student's noise levels (see :func:`denoise`).
     """
     device = torch.device(device)
     t_dtype, v_dtype = transformer.dtype, vae.dtype
@@ -188,21 +282,8 @@ def sample(
     mean_v, std_v = mean.to(device, v_dtype), std.to(device, v_dtype)
     mean_f, std_f = mean.to(device, torch.float32), std.to(device, torch.float32)
 
-    context, negative_context = prompt_embeds.to(device, t_dtype), None
-    if negative_prompt_embeds is not None and guidance > 0:
-        negative_context = negative_prompt_embeds.to(device, t_dtype)
-    if transformer.config.img_context_dim_in:
-        # Transfer2.5 takes no reference image: its image context is all zeros.
-        image_context = torch.zeros(
-            1,
-            transformer.config.img_context_num_tokens,
-            transformer.config.img_context_dim_in,
-            device=device,
-            dtype=t_dtype,
-        )
-        context = (context, image_context)
-        if negative_context is not None:
-            negative_context = (negative_context, image_context)
+    negative = negative_prompt_embeds if guidance > 0 else None
+    context, negative_context = prompt_contexts(transformer, prompt_embeds, negative, device)
 
     def encode(video: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return vae.encode(video.to(device, v_dtype)).latent_dist.sample(gen)
@@ -234,13 +315,9 @@ def sample(
         branch_state = generator.get_state()
         randn_tensor(latent_shape, generator=generator, device=device, dtype=v_dtype)
 
-        # 3. Condition mask [1, 1, T', h, w] and per-frame noise level [1, 1, T', 1, 1].
+        # 3. Which latent frames are conditioning ones: [1, 1, T', 1, 1].
         cond_indicator = torch.zeros(1, 1, latent_t, 1, 1, device=device)
         cond_indicator[:, :, :chunk_cond] = 1.0
-        cond_mask = (cond_indicator * torch.ones(1, 1, *latent_shape[2:], device=device)).to(
-            t_dtype
-        )
-        cond_timestep = torch.ones_like(cond_indicator) * CONDITIONAL_SIGMA
         padding_mask = torch.zeros(1, 1, height, width, device=device, dtype=t_dtype)
 
         # 4. Branch inputs: token weights (normalised across branches), then control
@@ -266,33 +343,20 @@ def sample(
 
         # 5. Denoise.
         on_phase("denoise")
-        scheduler.set_timesteps(num_steps, device=device)
-        latents = noise
-        gt_velocity = (latents - cond_latent) * cond_mask
-
-        for i, t in enumerate(scheduler.timesteps):
-            sigma = torch.tensor(scheduler.sigmas[i].item()).unsqueeze(0).to(device, t_dtype)
-            in_latents = (cond_mask * cond_latent + (1 - cond_mask) * latents).to(t_dtype)
-            in_timestep = cond_indicator * cond_timestep + (1 - cond_indicator) * sigma
-            step = (in_latents, in_timestep, cond_mask, padding_mask, gt_velocity)
-            if negative_context is not None and batch_guidance:
-                both = [(model, *_twice(latent), weight) for model, latent, weight in active]
-                # The padding mask stays one: the models repeat it over the batch.
-                v, v_uncond = _velocity(
-                    transformer,
-                    both,
-                    _two_contexts(context, negative_context),
-                    *_twice(in_latents, in_timestep, cond_mask),
-                    padding_mask,
-                    gt_velocity,
-                ).chunk(2)
-                v = v + guidance * (v - v_uncond)
-            else:
-                v = _velocity(transformer, active, context, *step)
-                if negative_context is not None:
-                    v_uncond = _velocity(transformer, active, negative_context, *step)
-                    v = v + guidance * (v - v_uncond)
-            latents = scheduler.step(v, t, latents, return_dict=False)[0]
+        latents = denoise(
+            transformer,
+            scheduler,
+            active,
+            (context, negative_context),
+            noise,
+            cond_latent,
+            cond_indicator,
+            padding_mask,
+            num_steps,
+            guidance,
+            batch_guidance,
+            sigmas,
+        )
 
         # 6. Decode the whole chunk: the next chunk is conditioned on its pixels.
         on_phase("vae")

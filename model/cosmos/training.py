@@ -28,7 +28,7 @@ from transfer_model.cosmos.checkpoint import Checkpointer, History, Randoms
 from transfer_model.cosmos.configs import ModelPreset
 from transfer_model.cosmos.model import CosmosTransferModel, frames_to_uint8
 from transfer_model.cosmos.prompts import hash_prompt_cache
-from transfer_model.cosmos.sampling import CONDITIONAL_SIGMA
+from transfer_model.cosmos.sampling import CONDITIONAL_SIGMA, Context
 
 
 @dataclass
@@ -124,7 +124,7 @@ class Phase:
     checkpoint: Checkpointer | None = None
 
 
-def _optimise(
+def optimise(
     params: list[torch.nn.Parameter],
     steps: int,
     lr: float,
@@ -160,6 +160,14 @@ def _optimise(
         checkpoint.save(history)
 
 
+def cut_frames(videos: np.ndarray, frames: int) -> np.ndarray:
+    """[N, T, ...] -> [N * (T // frames), frames, ...]: each clip cut into whole pieces,
+    clip i's pieces at rows i * pieces ... (i + 1) * pieces - 1."""
+    n, t = videos.shape[:2]
+    pieces = t // frames
+    return videos[:, : pieces * frames].reshape(n * pieces, frames, *videos.shape[2:])
+
+
 def split_frames(clips: ClipSet, frames: int) -> ClipSet:
     """Clips cut into clips of ``frames`` frames (a model of shorter chunks than the
     renders learns on its own chunk length); what indexes a clip is repeated to match."""
@@ -168,16 +176,11 @@ def split_frames(clips: ClipSet, frames: int) -> ClipSet:
         return clips
     pieces = t // frames
 
-    def cut(videos: np.ndarray) -> np.ndarray:
-        n = videos.shape[0]
-        kept = videos[:, : pieces * frames]
-        return kept.reshape(n * pieces, frames, *videos.shape[2:])
-
     # Target (i, piece p) is steered by controls (scene[i], piece p).
     scene = (clips.scene[:, None] * pieces + np.arange(pieces)[None]).reshape(-1)
     return ClipSet(
-        cut(clips.targets),
-        {name: cut(video) for name, video in clips.controls.items()},
+        cut_frames(clips.targets, frames),
+        {name: cut_frames(video, frames) for name, video in clips.controls.items()},
         scene,
         np.repeat(clips.prompt, pieces),
         clips.prompt_embeds,
@@ -257,7 +260,7 @@ def train_vae(
         recon = vae.decode(posterior.sample(phase.randoms.generator)).sample
         return _reconstruction_loss(recon, x) + 1e-4 * kl
 
-    _optimise(list(vae.parameters()), schedule.vae_steps, schedule.vae_lr, loss_at, phase)
+    optimise(list(vae.parameters()), schedule.vae_steps, schedule.vae_lr, loss_at, phase)
     vae.eval()
 
 
@@ -290,7 +293,7 @@ def train_decoder(
         return _reconstruction_loss(vae.decode(latents).sample, x)
 
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
-    _optimise(params, schedule.decoder_steps, schedule.vae_lr / 2, loss_at, phase)
+    optimise(params, schedule.decoder_steps, schedule.vae_lr / 2, loss_at, phase)
     vae.eval()
 
 
@@ -340,17 +343,31 @@ def encode_set(vae: AutoencoderKLWan, clips: ClipSet, device: torch.device) -> E
     target_mean, target_std = encode_clips(vae, clips.targets, device)
     set_latent_stats(vae, target_mean)
     scale = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
-    controls = {name: encode_clips(vae, video, device) for name, video in clips.controls.items()}
+    control_mean, control_std = encode_controls(vae, clips.controls, device)
     return EncodedSet(
         normalise_latents(vae, target_mean),
         target_std / scale,
-        {name: normalise_latents(vae, m) for name, (m, _) in controls.items()},
-        {name: s / scale for name, (_, s) in controls.items()},
+        control_mean,
+        control_std,
         clips.targets.shape[2:4],
     )
 
 
-def _draw(mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+@torch.no_grad()
+def encode_controls(
+    vae: AutoencoderKLWan, controls: dict[str, np.ndarray], device: torch.device
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Control videos (name -> [K, T, H, W, 3] uint8) as the branches read them: the
+    normalised posterior mean and std per control, [K, 16, T', h, w] each."""
+    scale = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    encoded = {name: encode_clips(vae, video, device) for name, video in controls.items()}
+    return (
+        {name: normalise_latents(vae, m) for name, (m, _) in encoded.items()},
+        {name: s / scale for name, (_, s) in encoded.items()},
+    )
+
+
+def draw(mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A posterior sample, as the sampler's latent_dist.sample draws one."""
     return mean + std * torch.randn(mean.shape, generator=generator)
 
@@ -367,7 +384,7 @@ class FlowBatch:
     timestep: torch.Tensor
     cond_mask: torch.Tensor
     padding_mask: torch.Tensor
-    context: torch.Tensor
+    context: Context
     target: torch.Tensor
     loss_mask: torch.Tensor
     index: np.ndarray  # which targets, for the caller to fetch their controls
@@ -386,7 +403,7 @@ def flow_batch(
     """Targets noised to a logit-normal sigma (or to ``sigma`` for every sample, to
     measure); some with a clean first latent frame."""
     index = rng.integers(len(clips), size=schedule.batch)
-    x0 = _draw(encoded.target_mean[index], encoded.target_std[index], generator)
+    x0 = draw(encoded.target_mean[index], encoded.target_std[index], generator)
     b, _, t, h, w = x0.shape
     noise = torch.randn(x0.shape, generator=generator)
     if sigma is None:
@@ -424,7 +441,7 @@ def flow_loss(velocity: torch.Tensor, batch: FlowBatch) -> torch.Tensor:
     return err.sum() / (batch.loss_mask.expand_as(err).sum())
 
 
-def _base_velocity(
+def base_velocity(
     transformer: CosmosTransformer3DModel,
     batch: FlowBatch,
     residuals: list[torch.Tensor] | None = None,
@@ -459,10 +476,10 @@ def train_base(
     def loss_at(step: int) -> torch.Tensor:
         batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            return flow_loss(_base_velocity(transformer, batch), batch)
+            return flow_loss(base_velocity(transformer, batch), batch)
 
     params = list(transformer.parameters())
-    _optimise(params, schedule.base_steps, schedule.lr, loss_at, phase)
+    optimise(params, schedule.base_steps, schedule.lr, loss_at, phase)
     transformer.eval()
 
 
@@ -498,13 +515,13 @@ def train_branches(
         picked = active_branches(list(branches), rng)
         scenes = torch.from_numpy(clips.scene[batch.index])
         mean, std = encoded.control_mean, encoded.control_std
-        controls = {n: _draw(mean[n][scenes], std[n][scenes], generator) for n in picked}
+        controls = {n: draw(mean[n][scenes], std[n][scenes], generator) for n in picked}
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             residuals = fused_residuals(branches, controls, batch, dtype)
-            return flow_loss(_base_velocity(transformer, batch, residuals), batch)
+            return flow_loss(base_velocity(transformer, batch, residuals), batch)
 
     params = [p for branch in branches.values() for p in branch.parameters()]
-    _optimise(params, schedule.branch_steps, schedule.lr, loss_at, phase)
+    optimise(params, schedule.branch_steps, schedule.lr, loss_at, phase)
     for branch in branches.values():
         branch.eval()
     transformer.requires_grad_(True)
@@ -515,15 +532,18 @@ def fused_residuals(
     controls: dict[str, torch.Tensor],
     batch: FlowBatch,
     dtype: torch.dtype = torch.float32,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
     """The residuals of the branches named in ``controls`` (name -> control latents
-    [B, 16, T', h, w]) at equal weights, fused with the sampler's normalisation."""
+    [B, 16, T', h, w]) fused at ``weights`` (name -> token weights [B, N], normalised
+    as the sampler normalises them), or at equal weights."""
     latents = batch.latents
     p_t, p_h, p_w = next(iter(branches.values())).config.patch_size
     tokens = latents.shape[2] // p_t * (latents.shape[3] // p_h) * (latents.shape[4] // p_w)
-    weight = torch.full((tokens,), 1.0 / len(controls))
+    equal = torch.full((tokens,), 1.0 / len(controls))
     fused = None
     for name, control in controls.items():
+        weight = equal if weights is None else weights[name]
         residuals = branches[name](
             controls_latents=control.to(latents.device, dtype),
             latents=latents,
@@ -559,10 +579,10 @@ def control_gain(
         batch = flow_batch(encoded, clips, schedule, rng, generator, cpu, torch.float32, sigma)
         scenes = torch.from_numpy(clips.scene[batch.index])
         means = {name: m[scenes] for name, m in encoded.control_mean.items()}
-        losses = {"base": flow_loss(_base_velocity(transformer, batch), batch).item()}
+        losses = {"base": flow_loss(base_velocity(transformer, batch), batch).item()}
         for label, names in [*((n, [n]) for n in branches), ("all", list(branches))]:
             residuals = fused_residuals(branches, {n: means[n] for n in names}, batch)
-            losses[label] = flow_loss(_base_velocity(transformer, batch, residuals), batch).item()
+            losses[label] = flow_loss(base_velocity(transformer, batch, residuals), batch).item()
         out[sigma] = losses
     return out
 
