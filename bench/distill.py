@@ -2,6 +2,7 @@
 
     python bench/distill.py [--scenes 3] [--teacher default] [--student default-v3-4step]
                             [--teacher-steps 35,12] [--guidance 3] [--json FILE]
+                            [--picture FILE]
 
 On procedural layouts neither model saw in training (seeds from data.HELD_OUT_SEED on),
 captured as users capture them, under the four lighting prompts, side by side in one
@@ -10,7 +11,9 @@ run: the teacher at each of ``--teacher-steps`` with guidance (35 is a spec's de
 Edge F1 and Blur SSIM of the output against the input (all four controls at weight 1),
 the night / daylight mean-luminance ratio, the region ratio (edge and seg at 0 in the
 left half: mean change inside over outside), wall time per clip and model evaluations
-per chunk (a step of the base and its branches; guidance doubles it).
+per chunk (a step of the base and its branches; guidance doubles it). --picture writes
+the first layout's middle frame under each condition, one row per setting, beside the
+input.
 
 --student takes a revision of the default model or a student folder (what
 `cosmos-bridge distill` writes). Needs the capture extra.
@@ -36,8 +39,11 @@ from bridge_core.train.data import FRAMES, HELD_OUT_SEED
 from bridge_core.trainset.conditions import CONDITIONS
 
 
-def evaluate(model, stacks, settings: SamplingSettings) -> dict[str, float]:
-    """One row: mean scores over every (scene, condition), ratios and time per clip."""
+def evaluate(
+    model, stacks, settings: SamplingSettings, shown: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """One row: mean scores over every (scene, condition), ratios and time per clip;
+    ``shown`` gets the first scene's middle frame per condition [H, W, 3]."""
     prompts = {name: c.prompt for name, c in CONDITIONS.items()}
     scores: dict[str, list[float]] = {"edge_f1": [], "blur_ssim": []}
     lum: dict[str, list[float]] = {name: [] for name in prompts}
@@ -51,6 +57,8 @@ def evaluate(model, stacks, settings: SamplingSettings) -> dict[str, float]:
             outputs[name] = model.generate(uniform, prompt, None, seed, settings)
             seconds.append(time.perf_counter() - start)
             lum[name].append(luminance(outputs[name]))
+            if name not in shown:
+                shown[name] = outputs[name][len(outputs[name]) // 2]
             for metric, value in reference.scores(outputs[name]).items():
                 scores[metric].append(value)
         half = np.ones(stack.shape, dtype=np.float32)
@@ -80,6 +88,7 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--workdir", type=Path, help="keep the held-out captures here")
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--picture", type=Path, help="write the side-by-side frames here")
     args = parser.parse_args()
 
     teacher = resolve_model(ModelSpec(id=args.teacher)).model
@@ -89,6 +98,7 @@ def main() -> None:
         student_spec = ModelSpec(id="default", revision=args.student, num_steps=4, guidance=0.0)
     student = resolve_model(student_spec).model
     rows: dict[str, dict[str, float]] = {}
+    shown: dict[str, dict[str, np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         stacks = {}
@@ -99,11 +109,13 @@ def main() -> None:
             stacks[seed] = (stack, rgb)
         for steps in (int(s) for s in args.teacher_steps.split(",")):
             settings = SamplingSettings(num_steps=steps, guidance=args.guidance)
-            rows[f"teacher {steps} steps"] = evaluate(teacher, stacks, settings)
+            name = f"teacher {steps} steps"
+            rows[name] = evaluate(teacher, stacks, settings, shown.setdefault(name, {}))
             print(f"teacher {steps} steps: done", flush=True)
         for steps in student.student.steps:
             settings = SamplingSettings(num_steps=steps, guidance=0.0)
-            rows[f"student {steps} steps"] = evaluate(student, stacks, settings)
+            name = f"student {steps} steps"
+            rows[name] = evaluate(student, stacks, settings, shown.setdefault(name, {}))
             print(f"student {steps} steps: done", flush=True)
 
     print(
@@ -137,6 +149,29 @@ def main() -> None:
             )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    if args.picture:
+        first_rgb = next(iter(stacks.values()))[1]
+        write_picture(args.picture, first_rgb[len(first_rgb) // 2], shown)
+
+
+def write_picture(path: Path, rgb: np.ndarray, shown: dict[str, dict[str, np.ndarray]]) -> None:
+    """Rows of frames [H, W, 3] (input, then one per condition), 2x, labelled."""
+    import cv2
+
+    def cell(frame: np.ndarray, label: str) -> np.ndarray:
+        big = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        bar = np.full((22, big.shape[1], 3), 255, np.uint8)
+        cv2.putText(bar, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+        return np.vstack([bar, big])
+
+    rows = [
+        np.hstack(
+            [cell(rgb, "input" if not i else "")]
+            + [cell(f, f"{name}: {c}") for c, f in row.items()]
+        )
+        for i, (name, row) in enumerate(shown.items())
+    ]
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
 
 
 if __name__ == "__main__":

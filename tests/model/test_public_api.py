@@ -9,6 +9,7 @@ def test_exported_names() -> None:
             "ATTENTION_BACKENDS",
             "BRANCH_REVISION",
             "DEFAULT_MODEL_DIR",
+            "DEFAULT_STUDENT_DIR",
             "DEFAULT_REPO",
             "MEMORY_POLICIES",
             "MODEL_PRESETS",
