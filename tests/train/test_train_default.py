@@ -277,6 +277,26 @@ def test_the_shipped_default_model_loads_offline_and_fits_30_mb(monkeypatch) -> 
     assert resolved.model.max_resolution == (256, 256)
 
 
+def test_the_shipped_student_loads_offline_beside_its_teacher_within_40_mb(monkeypatch) -> None:
+    from bridge_core.run.models import resolve_model
+    from bridge_core.spec.models import ModelSpec
+    from transfer_model import DEFAULT_MODEL_DIR, DEFAULT_STUDENT_DIR
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Only its transformer is its own; the codec and branches are the teacher's files.
+    assert [p.parent.name for p in DEFAULT_STUDENT_DIR.rglob("*.safetensors")] == ["transformer"]
+    weights = [
+        *DEFAULT_MODEL_DIR.rglob("*.safetensors"),
+        *DEFAULT_STUDENT_DIR.rglob("*.safetensors"),
+    ]
+    assert sum(p.stat().st_size for p in weights) <= 40_000_000
+    resolved = resolve_model(ModelSpec(id="default", revision="default-v3-4step"))
+    assert not resolved.random and resolved.model.origin == "project"
+    assert resolved.student["teacher"] == "default@default-v3"
+    assert resolved.model.student.steps == (4, 2, 1)
+    assert set(resolved.model.branches) == set(CONTROL_NAMES)
+
+
 def test_control_gain_is_none_for_new_branches_and_shows_trained_ones() -> None:
     """bench/branch_gain.py's measure: zero-initialised branches leave every loss at the
     base's; branches with an effect move it, each by its own amount."""
