@@ -1,11 +1,12 @@
 """Does the quality gate keep good clips and stop broken ones? Its accept rate on both,
 and what its checks cost per frame.
 
-    python bench/quality.py [--layouts 5] [--steps 12] [--model default] [--workdir DIR]
-                            [--json FILE]
+    python bench/quality.py [--layouts 8] [--first-layout 8] [--steps 12] [--model default]
+                            [--workdir DIR] [--json FILE]
 
 Good clips: the model's output for procedural layouts it never saw in training (seeds
-from data.HELD_OUT_SEED on), captured as users capture them, under each of its four
+from data.HELD_OUT_SEED + first-layout on; the defaults were set on the first 8, so the
+default run judges 8 others), captured as users capture them, under each of its four
 lighting prompts, with the controls `cosmos-bridge init` writes. Broken clips, three per
 good one: the output of another layout judged against this one (controls of another
 clip), the output with every control weight 0 (prompt only), and uniform noise. Each is
@@ -34,7 +35,7 @@ from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.types import RGB, SEMANTIC
 from bridge_core.demo import DEMO_STEPS
 from bridge_core.quality.checks import boundary_band
-from bridge_core.quality.gate import ClipJudge, Judged
+from bridge_core.quality.gate import SCORE_NAMES, ClipJudge, Judged
 from bridge_core.run.fit import fit_back, fit_controls, plan_fit
 from bridge_core.run.metrics import MetricReference
 from bridge_core.run.models import resolve_model
@@ -45,7 +46,6 @@ from bridge_core.spec.models import ModelSpec, QualitySpec
 from bridge_core.train.data import FRAMES, HELD_OUT_SEED
 from bridge_core.trainset.conditions import CONDITIONS
 
-SCORES = ("edge_f1", "blur_ssim", "label_agreement", "temporal_ratio")
 KINDS = ("good", "other_controls", "weights_0", "noise")
 
 
@@ -96,7 +96,8 @@ def check_seconds_per_frame(frames: np.ndarray, ids: np.ndarray, quality: Qualit
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--layouts", type=int, default=5)
+    parser.add_argument("--layouts", type=int, default=8)
+    parser.add_argument("--first-layout", type=int, default=8, help="after HELD_OUT_SEED")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=DEMO_STEPS)
     parser.add_argument("--model", default="default")
@@ -113,7 +114,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        clips = [layout_clip(workdir, HELD_OUT_SEED + i, args.size) for i in range(args.layouts)]
+        clips = [
+            layout_clip(workdir, HELD_OUT_SEED + args.first_layout + i, args.size)
+            for i in range(args.layouts)
+        ]
         judges = [judge_of(clip, quality) for clip, _ in clips]
         outputs: dict[tuple[int, str], np.ndarray] = {}
 
@@ -143,13 +147,15 @@ def main() -> None:
 
     print(f"\nmodel {args.model!r}, {args.steps} steps, {args.size}x{args.size}, {FRAMES} frames")
     print("default thresholds:", quality.model_dump(exclude={"critic", "enabled"}))
-    print(f"\n{'clips':<15} {'n':>3} {'accepted':>9}  " + "  ".join(f"{s:>22}" for s in SCORES))
-    print(f"{'':<15} {'':>3} {'':>9}  " + "  ".join(f"{'min / median / max':>22}" for _ in SCORES))
+    header = "  ".join(f"{s:>22}" for s in SCORE_NAMES)
+    print(f"\n{'clips':<15} {'n':>3} {'accepted':>9}  {header}")
+    spread = "  ".join(f"{'min / median / max':>22}" for _ in SCORE_NAMES)
+    print(f"{'':<15} {'':>3} {'':>9}  {spread}")
     for kind in KINDS:
         rows = judged[kind]
         accepted = np.mean([j.verdict.accepted for j in rows])
         cells = []
-        for score in SCORES:
+        for score in SCORE_NAMES:
             values = [j.scores[score] for j in rows if j.scores[score] is not None]
             low, mid, high = np.percentile(values, [0, 50, 100]) if values else (np.nan,) * 3
             cells.append(f"{low:6.3f} /{mid:6.3f} /{high:6.3f}")
@@ -163,7 +169,7 @@ def main() -> None:
     )
     for kind in KINDS:
         reasons = [r.split(" ")[0] for j in judged[kind] for r in j.verdict.reasons]
-        counts = {s: reasons.count(s) for s in SCORES if reasons.count(s)}
+        counts = {s: reasons.count(s) for s in SCORE_NAMES if reasons.count(s)}
         by_condition = {
             name: np.mean(
                 [

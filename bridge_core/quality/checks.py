@@ -6,16 +6,23 @@ blurred frames), so a clip's checks cost a few percent of what the bridge spends
 - label validity: is the output's structure where the segmentation says large objects end?
   A generated clip whose objects moved or melted no longer matches its labels.
 - temporal stability: does the output change from frame to frame as much as the input
-  does, or flicker?
+  does, or flicker? And where the input does (motion agreement), or is it frozen?
+- control lift: does the output match its own input better than the same input moved
+  elsewhere? Absolute scores depend on the light (a night or fog clip has few edges), a
+  lift does not: each score is compared with the scores of displaced copies of the input,
+  which share its statistics but not the places of its structure.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
 
 from bridge_core.controls.edge import neighbours_differ
 from bridge_core.parallel import for_each_frame
+from bridge_core.run.metrics import edge_f1_of, grey_frames, ssim_map, ssim_window
 
 # Segments covering at least this share of a clip's pixels count as large objects: small
 # ones (a screw, a far label) a toy model cannot draw, and a real one may blur.
@@ -27,6 +34,17 @@ BOUNDARY_TOLERANCE = 0.015
 # Frame-to-frame change below this (mean absolute difference, values in [0, 1]) is noise
 # of the codec: added to both sides so a still camera does not divide by almost zero.
 CHANGE_FLOOR = 2 / 255
+# The displaced copies of the input a lift compares with: moved sideways by each eighth
+# of the width, and mirrored and moved likewise (15 copies).
+DISPLACEMENT_STEPS = 8
+# Frames a lift compares, evenly spaced: its cost stays flat with the clip's length.
+LIFT_FRAMES = 4
+# The least spread of each score over the displaced copies a lift divides by: below it,
+# differences are the copies' seams and borders, not structure (a flat output's Blur
+# SSIM varies by 0.002 between copies; real clips' scores spread by 0.003-0.06).
+EDGE_F1_SPREAD = 0.002
+BLUR_SSIM_SPREAD = 0.005
+LABEL_AGREEMENT_SPREAD = 0.005
 
 
 def object_boundaries(ids: np.ndarray, min_share: float = LARGE_SEGMENT_SHARE) -> np.ndarray:
@@ -87,23 +105,32 @@ def label_agreement(blurred: np.ndarray, band: np.ndarray) -> float | None:
     is. 1 means the outlines ignore the labels (noise, another scene); higher, they
     follow them. None where there is no boundary to agree with; 0 for a flat output.
     """
+    return band_ratio(structure_gradient(grey_frames(blurred)), band)
+
+
+def structure_gradient(grey: np.ndarray) -> np.ndarray:
+    """Gradient magnitude |d/dx| + |d/dy| (Sobel) of grey frames [T,h,w] float32 -> [T,h,w]."""
+    out = np.empty_like(grey)
+
+    def frame(t: int) -> None:
+        dx = cv2.Sobel(grey[t], cv2.CV_32F, 1, 0)
+        dy = cv2.Sobel(grey[t], cv2.CV_32F, 0, 1)
+        np.add(np.abs(dx), np.abs(dy), out=out[t])
+
+    for_each_frame(frame, len(grey))
+    return out
+
+
+def band_ratio(gradient: np.ndarray, band: np.ndarray) -> float | None:
+    """Mean of ``gradient`` [T,h,w] in ``band`` [T,h,w] bool over its mean everywhere
+    (:func:`label_agreement`); None for an empty or full band, 0 for a flat gradient."""
     near = np.count_nonzero(band)
     if near == 0 or near == band.size:
         return None
-    sums = np.zeros((len(band), 2))
-
-    def frame(t: int) -> None:
-        grey = cv2.cvtColor(blurred[t], cv2.COLOR_RGB2GRAY)
-        dx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
-        dy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
-        gradient = np.abs(dx) + np.abs(dy)
-        sums[t] = gradient[band[t]].sum(dtype=np.float64), gradient.sum(dtype=np.float64)
-
-    for_each_frame(frame, len(band))
-    on_band, total = sums.sum(axis=0)
+    total = gradient.sum(dtype=np.float64)
     if total == 0:
         return 0.0
-    return float((on_band / total) / (near / band.size))
+    return float((gradient[band].sum(dtype=np.float64) / total) / (near / band.size))
 
 
 def frame_change(frames: np.ndarray) -> float | None:
@@ -128,3 +155,112 @@ def temporal_ratio(
     if change_out is None or change_in is None:
         return None
     return (change_out + floor) / (change_in + floor)
+
+
+def frame_changes(blurred: np.ndarray) -> np.ndarray:
+    """Where a clip changes: |grey[t+1] - grey[t]| of blurred frames [T,h,w,3] float32 in
+    [0,1] -> [T-1,h,w] float32."""
+    return np.abs(np.diff(grey_frames(blurred), axis=0))
+
+
+def motion_agreement(changes_in: np.ndarray, changes_out: np.ndarray) -> float | None:
+    """Does the output change where the input does? Pearson correlation over every pixel
+    of :func:`frame_changes` of the input and of the output, [T-1,h,w] each: near 1 where
+    the output moves with the input, 0 for a frozen output (or noise, or another scene's
+    motion). None for a single frame or an input that does not change at all."""
+    if changes_in.size == 0:
+        return None
+    # numpy's own pairwise sums, not BLAS dot products: those sum in an order that
+    # depends on the thread count, and a Ray worker must score as this process does.
+    a = changes_in - np.float32(changes_in.mean(dtype=np.float64))
+    b = changes_out - np.float32(changes_out.mean(dtype=np.float64))
+    norm_a, norm_b = (float(np.sum(x * x, dtype=np.float64)) for x in (a, b))
+    if norm_a == 0:
+        return None
+    if norm_b == 0:
+        return 0.0
+    return float(np.sum(a * b, dtype=np.float64)) / float(np.sqrt(norm_a * norm_b))
+
+
+def placements(x: np.ndarray, steps: int = DISPLACEMENT_STEPS) -> Iterator[np.ndarray]:
+    """The clip [T,H,W,...] itself, then moved sideways (rolled along W) by each other
+    multiple of 1/steps of its width, then mirrored and moved likewise: 2 * steps
+    pictures, all but the first with its statistics and its structure elsewhere."""
+    width = x.shape[2]
+    yield x
+    for mirrored in (False, True):
+        source = x[:, :, ::-1] if mirrored else x
+        for step in range(steps):
+            if mirrored or step:
+                yield np.roll(source, step * width // steps, axis=2)
+
+
+def lift(own: float, nulls: Sequence[float], floor: float) -> float:
+    """How many standard deviations of the ``nulls`` (at least ``floor``) ``own`` lies above
+    their mean."""
+    values = np.asarray(nulls, dtype=np.float64)
+    return float((own - values.mean()) / max(values.std(), floor))
+
+
+def _local_statistics(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SSIM's local mean, variance and the centred picture of grey frames [F,h,w]."""
+    mean = np.stack([ssim_window(g) for g in grey])
+    variance = np.stack([ssim_window(g * g) for g in grey]) - mean**2
+    return mean, variance, grey - mean
+
+
+def displaced_ssims(grey_in: np.ndarray, grey_out: np.ndarray) -> np.ndarray:
+    """Mean SSIM of the output against each of the input's :func:`placements`, grey frames
+    [F,h,w] float32 each -> [P] float64 (the first: the input itself).
+
+    The input's local statistics are taken before it is displaced and displaced with it,
+    and the covariance is of centred pictures: a displaced copy's seam (where a roll
+    wraps round) adds no structure, so a flat output scores the same against every copy.
+    """
+    mean_in, variance_in, centred_in = _local_statistics(grey_in)
+    mean_out, variance_out, centred_out = _local_statistics(grey_out)
+    moved = [list(placements(x)) for x in (mean_in, variance_in, centred_in)]
+    count, frames = len(moved[0]), len(grey_in)
+    scores = np.empty((count, frames))
+
+    def score(k: int) -> None:
+        p, t = divmod(k, frames)
+        mean, variance, centred = (x[p][t] for x in moved)
+        cov = ssim_window(centred * centred_out[t])
+        local = ssim_map(mean, mean_out[t], variance, variance_out[t], cov)
+        scores[p, t] = np.mean(local, dtype=np.float64)
+
+    for_each_frame(score, count * frames)
+    return scores.mean(axis=1)
+
+
+def control_lift(
+    edges_in: np.ndarray,
+    edges_out: np.ndarray,
+    blurred_in: np.ndarray,
+    blurred_out: np.ndarray,
+    band: np.ndarray | None = None,
+    frames: int = LIFT_FRAMES,
+) -> float:
+    """Does the output follow its own input rather than any input of the kind? The mean
+    :func:`lift` of its Edge F1, Blur SSIM and (where ``band`` is given) label agreement
+    over the same scores against the input's displaced :func:`placements`.
+
+    edges_* [T,H,W] bool (Canny), blurred_* [T,h,w,3] float32 (the blur's size), band
+    [T,h,w] bool (:func:`boundary_band`); compared on ``frames`` evenly spaced frames.
+    About 0 for an output of another scene, of no controls, or noise; a clip that keeps
+    its geometry scores several standard deviations above its displaced copies.
+    """
+    pick = np.unique(np.linspace(0, len(edges_in) - 1, min(frames, len(edges_in))).round())
+    pick = pick.astype(int)
+    edges_out = edges_out[pick]
+    f1 = [edge_f1_of(e, edges_out) for e in placements(edges_in[pick])]
+    grey_in, grey_out = grey_frames(blurred_in[pick]), grey_frames(blurred_out[pick])
+    ssim = displaced_ssims(grey_in, grey_out)
+    lifts = [lift(f1[0], f1[1:], EDGE_F1_SPREAD), lift(ssim[0], ssim[1:], BLUR_SSIM_SPREAD)]
+    if band is not None:
+        gradient = structure_gradient(grey_out)
+        ratios = [band_ratio(gradient, b) for b in placements(band[pick])]
+        if None not in ratios:
+            lifts.append(lift(ratios[0], ratios[1:], LABEL_AGREEMENT_SPREAD))
+    return float(np.mean(lifts))

@@ -1,10 +1,11 @@
 """The quality gate's verdict: a clip's scores and the spec's thresholds -> accepted, or
 rejected with the reasons; and the seed each retry is generated with.
 
-The scores are Edge F1 and Blur SSIM (bridge_core/run/metrics.py), label agreement and
-temporal ratio (bridge_core/quality/checks.py) and, where the spec sets one, the VLM
-critic's (bridge_core/quality/critic.py). A score that cannot be measured for a clip (no
-rgb to compare with, no segmentation, a single frame) is not held against it.
+The scores are Edge F1 and Blur SSIM (bridge_core/run/metrics.py), label agreement,
+temporal ratio, motion agreement and control lift (bridge_core/quality/checks.py) and,
+where the spec sets one, the VLM critic's (bridge_core/quality/critic.py). A score that
+cannot be measured for a clip (no rgb to compare with, no segmentation, a single frame)
+is not held against it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,28 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from bridge_core.quality.checks import frame_change, label_agreement, temporal_ratio
+from bridge_core.quality.checks import (
+    control_lift,
+    frame_change,
+    frame_changes,
+    label_agreement,
+    motion_agreement,
+    temporal_ratio,
+)
 from bridge_core.run.metrics import MetricReference
 from bridge_core.spec.models import CriticSpec, QualitySpec
 
 Scores = dict[str, float | None]
 Bound = Literal["min", "max"]
+# Every score the checks give a clip (the critic's comes on top, where one is set).
+SCORE_NAMES = (
+    "edge_f1",
+    "blur_ssim",
+    "label_agreement",
+    "temporal_ratio",
+    "motion_agreement",
+    "control_lift",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,8 @@ def thresholds(quality: QualitySpec) -> dict[str, tuple[Bound, float]]:
         "blur_ssim": ("min", quality.min_blur_ssim),
         "label_agreement": ("min", quality.min_label_agreement),
         "temporal_ratio": ("max", quality.max_temporal_ratio),
+        "motion_agreement": ("min", quality.min_motion_agreement),
+        "control_lift": ("min", quality.min_control_lift),
         "critic": ("min", quality.critic.min_score if quality.critic else None),
     }
     return {name: (bound, limit) for name, (bound, limit) in limits.items() if limit is not None}
@@ -135,16 +154,21 @@ class ClipJudge:
 
     def __post_init__(self) -> None:
         self.change_in = frame_change(self.reference.blurred) if self.reference else None
+        self.changes_in = frame_changes(self.reference.blurred) if self.reference else None
 
     def judge(self, frames: np.ndarray) -> Judged:
         """Scores and verdict of an output clip [T,H,W,3] uint8."""
-        scores: Scores = dict.fromkeys(
-            ("edge_f1", "blur_ssim", "label_agreement", "temporal_ratio")
-        )
+        scores: Scores = dict.fromkeys(SCORE_NAMES)
         if self.reference is not None:
-            output = self.reference.output_side(frames)
-            scores.update(self.reference.scores_of(output))
+            reference, output = self.reference, self.reference.output_side(frames)
+            scores.update(reference.scores_of(output))
             scores["temporal_ratio"] = temporal_ratio(frame_change(output.blurred), self.change_in)
+            scores["motion_agreement"] = motion_agreement(
+                self.changes_in, frame_changes(output.blurred)
+            )
+            scores["control_lift"] = control_lift(
+                reference.edges, output.edges, reference.blurred, output.blurred, self.band
+            )
             if self.band is not None:
                 scores["label_agreement"] = label_agreement(output.blurred, self.band)
         reason = ""

@@ -24,6 +24,8 @@ SCORE_COLUMNS = {
     "blur_ssim": "Blur SSIM",
     "label_agreement": "labels",
     "temporal_ratio": "flicker",
+    "motion_agreement": "motion",
+    "control_lift": "lift",
 }
 # Previews are for looking at: at most this wide, so encoding them stays a small part of a run.
 PREVIEW_WIDTH = 640

@@ -61,6 +61,7 @@ from bridge_core.parallel import for_each_frame
 from bridge_core.quality.checks import boundary_band
 from bridge_core.quality.critic import make_critic
 from bridge_core.quality.gate import (
+    SCORE_NAMES,
     ClipCritic,
     ClipJudge,
     Judged,
@@ -1029,7 +1030,7 @@ def _collect_metrics(plans: list[ClipPlan], run_dir: Path) -> dict[str, Any]:
         }
         # The means are of what the variation's folder holds: its accepted clips.
         means[name] = {}
-        for key in ("edge_f1", "blur_ssim", "label_agreement", "temporal_ratio"):
+        for key in SCORE_NAMES:
             pairs = [
                 (c["variations"][name][key], c["num_frames"])
                 for c in accepted

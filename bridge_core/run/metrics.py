@@ -33,17 +33,37 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     it runs at twice float64's speed.
     """
     a, b = a.astype(np.float32), b.astype(np.float32)
+    mu_a, mu_b = ssim_window(a), ssim_window(b)
+    var_a = ssim_window(a * a) - mu_a**2
+    var_b = ssim_window(b * b) - mu_b**2
+    cov = ssim_window(a * b) - mu_a * mu_b
+    return float(np.mean(ssim_map(mu_a, mu_b, var_a, var_b, cov), dtype=np.float64))
 
-    def blur(x: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(x, _SSIM_WINDOW, _SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
 
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
+def ssim_window(x: np.ndarray) -> np.ndarray:
+    """The local mean SSIM takes its statistics over, of a picture [H,W] float32."""
+    return cv2.GaussianBlur(x, _SSIM_WINDOW, _SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+
+
+def ssim_map(
+    mu_a: np.ndarray, mu_b: np.ndarray, var_a: np.ndarray, var_b: np.ndarray, cov: np.ndarray
+) -> np.ndarray:
+    """SSIM at every pixel from the local statistics of two pictures, [H,W] each."""
     numerator = (2 * mu_a * mu_b + _C1) * (2 * cov + _C2)
     denominator = (mu_a**2 + mu_b**2 + _C1) * (var_a + var_b + _C2)
-    return float(np.mean(numerator / denominator, dtype=np.float64))
+    return numerator / denominator
+
+
+def ssims(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`ssim` of each pair of grey pictures, [N,H,W] float in [0,1] each -> [N]
+    float64, over the cores."""
+    scores = np.empty(len(a))
+
+    def score(i: int) -> None:
+        scores[i] = ssim(a[i], b[i])
+
+    for_each_frame(score, len(a))
+    return scores
 
 
 def blur_ssim(inputs: np.ndarray, outputs: np.ndarray, preset: str = METRIC_PRESET) -> float:
@@ -52,19 +72,23 @@ def blur_ssim(inputs: np.ndarray, outputs: np.ndarray, preset: str = METRIC_PRES
     Compared at the size the blur is computed (a quarter of each side): the blurred
     pictures hold nothing finer, and SSIM there costs a sixteenth.
     """
-    return _blur_ssim(blurred_small(inputs, preset), blurred_small(outputs, preset))
+    return blur_ssim_of(blurred_small(inputs, preset), blurred_small(outputs, preset))
 
 
-def _blur_ssim(blurred_in: np.ndarray, blurred_out: np.ndarray) -> float:
-    scores = np.empty(len(blurred_in))
+def blur_ssim_of(blurred_in: np.ndarray, blurred_out: np.ndarray) -> float:
+    """:func:`blur_ssim` of frames already blurred, [T,h,w,3] float32 each."""
+    return float(ssims(grey_frames(blurred_in), grey_frames(blurred_out)).mean())
 
-    def score(t: int) -> None:
-        grey_in = cv2.cvtColor(blurred_in[t], cv2.COLOR_RGB2GRAY)
-        grey_out = cv2.cvtColor(blurred_out[t], cv2.COLOR_RGB2GRAY)
-        scores[t] = ssim(grey_in, grey_out)
 
-    for_each_frame(score, len(blurred_in))
-    return float(scores.mean())
+def grey_frames(frames: np.ndarray) -> np.ndarray:
+    """Frames [T,h,w,3] float32 -> grey [T,h,w] float32, over the cores."""
+    grey = np.empty(frames.shape[:3], dtype=np.float32)
+
+    def frame(t: int) -> None:
+        cv2.cvtColor(frames[t], cv2.COLOR_RGB2GRAY, dst=grey[t])
+
+    for_each_frame(frame, len(frames))
+    return grey
 
 
 def edge_f1(inputs: np.ndarray, outputs: np.ndarray, preset: str = METRIC_PRESET) -> float:
@@ -73,10 +97,10 @@ def edge_f1(inputs: np.ndarray, outputs: np.ndarray, preset: str = METRIC_PRESET
     Pixels are counted over all frames together (an edge pixel must be at the same
     place to match). With no edges on either side the score is 1; on one side only, 0.
     """
-    return _edge_f1(canny_edges(inputs, preset), canny_edges(outputs, preset))
+    return edge_f1_of(canny_edges(inputs, preset), canny_edges(outputs, preset))
 
 
-def _edge_f1(edges_in: np.ndarray, edges_out: np.ndarray) -> float:
+def edge_f1_of(edges_in: np.ndarray, edges_out: np.ndarray) -> float:
     # Per frame: |A and B|, |A|, |B| (counted frame by frame, over the cores).
     counts = np.empty((len(edges_in), 3), dtype=np.int64)
 
@@ -122,6 +146,6 @@ class MetricReference:
     def scores_of(self, output: MetricReference) -> dict[str, float]:
         """The scores of an output side (:meth:`output_side`)."""
         return {
-            "edge_f1": _edge_f1(self.edges, output.edges),
-            "blur_ssim": _blur_ssim(self.blurred, output.blurred),
+            "edge_f1": edge_f1_of(self.edges, output.edges),
+            "blur_ssim": blur_ssim_of(self.blurred, output.blurred),
         }

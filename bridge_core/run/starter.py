@@ -61,7 +61,8 @@ def _quality_defaults() -> list[str]:
     fields = QualitySpec.model_fields
     return [
         f"  # {name}: {json.dumps(fields[name].default)}"
-        for name in ("min_edge_f1", "min_blur_ssim", "min_label_agreement", "max_temporal_ratio")
+        for name in fields
+        if name.startswith(("min_", "max_"))
     ]
 
 

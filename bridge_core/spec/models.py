@@ -473,16 +473,17 @@ class QualitySpec(_Model):
     # Opt-in for now: the random tiny model's frames are noise the gate rejects.
     enabled: bool = False
     retries: int = Field(default=1, ge=0, le=10, description="New seeds tried after a failure.")
-    # Off by default: the shipped default model's good night and fog clips have no Canny
-    # edges at all (Edge F1 0); set it for a model that keeps edges (docs/quality.md).
+    # The absolute scores are off by default: they depend on the light as much as on the
+    # clip (the default model's good night and fog clips have few edges, faint outlines),
+    # where the lift and motion agreement compare the clip with itself (docs/quality.md).
     min_edge_f1: float | None = Field(
         default=None, ge=0, le=1, description="Edge F1 of the output's Canny edges vs the input's."
     )
     min_blur_ssim: float | None = Field(
-        default=0.1, ge=-1, le=1, description="SSIM of the blurred output vs the blurred input."
+        default=None, ge=-1, le=1, description="SSIM of the blurred output vs the blurred input."
     )
     min_label_agreement: float | None = Field(
-        default=1.15,
+        default=None,
         ge=0,
         description="How much stronger the output's outlines are near large objects' "
         "segmentation boundaries than anywhere (1: no relation); where the dataset has "
@@ -492,6 +493,19 @@ class QualitySpec(_Model):
         default=1.5,
         gt=0,
         description="Frame-to-frame change of the output over that of the input (flicker).",
+    )
+    min_motion_agreement: float | None = Field(
+        default=0.15,
+        ge=-1,
+        le=1,
+        description="Correlation of where the output changes from frame to frame with where "
+        "the input does (0: frozen, noise or another scene's motion).",
+    )
+    min_control_lift: float | None = Field(
+        default=1.2,
+        description="Standard deviations by which the output's Edge F1, Blur SSIM and label "
+        "agreement with its own input exceed the same scores against the input moved "
+        "sideways or mirrored (about 0: the output ignores its controls).",
     )
     critic: CriticSpec | None = Field(default=None, description="The VLM critic; None: off.")
 

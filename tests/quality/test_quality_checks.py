@@ -3,21 +3,34 @@ quality section refusing what it cannot use with a message naming the field."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 import yaml
 
+import bridge_core
 from bridge_core.controls.edge import segment_edges
+from bridge_core.datasets.detect import open_dataset
+from bridge_core.datasets.types import RGB, SEMANTIC
 from bridge_core.quality.checks import (
     boundary_band,
+    control_lift,
     frame_change,
+    frame_changes,
     label_agreement,
+    motion_agreement,
     object_boundaries,
+    placements,
     temporal_ratio,
 )
 from bridge_core.quality.gate import attempt_seed, judge, worst_margin
 from bridge_core.run.loop import GATE_OFF, gate_digest
+from bridge_core.run.metrics import MetricReference
 from bridge_core.spec.models import QualitySpec
+
+SAMPLES = Path(bridge_core.__file__).resolve().parents[1] / "samples" / "datasets"
 
 
 def _two_objects() -> np.ndarray:
@@ -52,6 +65,52 @@ def test_label_agreement_is_high_where_outlines_follow_the_labels_one_for_noise(
     assert label_agreement(moved, band) < 0.6
     assert label_agreement(np.zeros_like(drawn), band) == 0.0  # a flat output
     assert label_agreement(noise, np.zeros_like(band)) is None  # no boundary to agree with
+
+
+def test_motion_agreement_is_one_for_the_input_motion_zero_for_a_frozen_output() -> None:
+    rng = np.random.default_rng(0)
+    still = np.repeat(rng.random((1, 16, 16, 3), np.float32), 5, axis=0)
+    moving = np.stack([np.roll(still[0], t, axis=1) for t in range(5)])
+    flicker = rng.random((5, 16, 16, 3), dtype=np.float32)
+    changes = frame_changes(moving)
+    assert changes.shape == (4, 16, 16)
+    assert motion_agreement(changes, frame_changes(moving * 0.5)) == pytest.approx(1.0)
+    assert motion_agreement(changes, frame_changes(still)) == 0.0  # frozen
+    assert abs(motion_agreement(changes, frame_changes(flicker))) < 0.2
+    assert motion_agreement(frame_changes(still), changes) is None  # the input never moves
+    assert motion_agreement(frame_changes(moving[:1]), frame_changes(moving[:1])) is None
+
+
+def test_placements_are_the_clip_then_fifteen_displaced_copies() -> None:
+    clip = np.arange(2 * 3 * 16).reshape(2, 3, 16)
+    copies = list(placements(clip))
+    assert len(copies) == 16 and copies[0] is clip
+    assert all(c.shape == clip.shape for c in copies)
+    assert len({c.tobytes() for c in copies}) == 16  # all different
+    assert np.array_equal(copies[1], np.roll(clip, 2, axis=2))
+    assert np.array_equal(copies[8], clip[:, :, ::-1])
+
+
+def _lift_of(reference: MetricReference, band: np.ndarray, frames: np.ndarray) -> float:
+    output = reference.output_side(frames)
+    return control_lift(reference.edges, output.edges, reference.blurred, output.blurred, band)
+
+
+def test_control_lift_is_high_for_the_scene_relit_low_for_another_or_noise_or_flat() -> None:
+    (clip,) = open_dataset(SAMPLES / "warehouse_demo").clips()
+    rgb = clip.stack(RGB)[..., :3]
+    reference = MetricReference.of(rgb)
+    band = boundary_band(clip.stack(SEMANTIC), reference.blurred.shape[1:3])
+    relit = (rgb * 0.5 + 20).astype(np.uint8)
+    assert _lift_of(reference, band, relit) > 3
+    assert _lift_of(reference, None, relit) > 3  # without segmentation: edges and blur only
+    (other,) = open_dataset(SAMPLES / "warehouse_tiny").clips(["Replicator"])
+    other_rgb = np.stack([cv2.resize(f[..., :3], rgb.shape[2:0:-1]) for f in other.stack(RGB)])
+    another = other_rgb[np.minimum(np.arange(len(rgb)), len(other_rgb) - 1)]
+    noise = np.random.default_rng(0).integers(0, 256, rgb.shape, dtype=np.uint8)
+    flat = np.full_like(rgb, 128)
+    for frames in (another, noise, flat):
+        assert _lift_of(reference, band, frames) < 1.2  # the default threshold
 
 
 def test_temporal_ratio_is_one_for_a_steady_clip_and_high_for_flicker() -> None:

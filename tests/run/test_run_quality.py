@@ -23,6 +23,7 @@ from bridge_core.run.layout import RUNS_FOLDER
 from bridge_core.run.loop import run_job
 from bridge_core.run.models import ResolvedModel
 from bridge_core.run.protocol import ModelRequirements
+from bridge_core.spec.models import QualitySpec
 
 SAMPLES = Path(bridge_core.__file__).resolve().parents[1] / "samples" / "datasets"
 # The demo's clip: one camera, 9 frames at 128x128 (one clip of the stand-in's chunk).
@@ -182,9 +183,7 @@ def test_changed_thresholds_judge_the_kept_frames_again_without_generating(demo)
     noise_png = (run_dir / "rejected" / BROKEN / "rgb_0004.png").read_bytes()
 
     # Every check off: the rejected clip is accepted, moved beside its labels.
-    loose = dict.fromkeys(
-        ["min_edge_f1", "min_blur_ssim", "min_label_agreement", "max_temporal_ratio"]
-    )
+    loose = dict.fromkeys(n for n in QualitySpec.model_fields if n.startswith(("min_", "max_")))
     model = _model(demo, _good_or("noise"))
     result = run_job(_spec(demo, **loose), model)
     assert model.model.seeds == [] and result.generated == 0
