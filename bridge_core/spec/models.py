@@ -502,7 +502,7 @@ class QualitySpec(_Model):
         "the input does (0: frozen, noise or another scene's motion).",
     )
     min_control_lift: float | None = Field(
-        default=1.2,
+        default=1.0,
         description="Standard deviations by which the output's Edge F1, Blur SSIM and label "
         "agreement with its own input exceed the same scores against the input moved "
         "sideways or mirrored (about 0: the output ignores its controls).",
