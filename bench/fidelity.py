@@ -1,13 +1,14 @@
 """Does the default model do transfer? Control adherence, prompts and weight maps, measured
 on procedural layouts it never saw in training (seeds from data.HELD_OUT_SEED on).
 
-    python bench/fidelity.py [--scenes 3] [--steps 12] [--guidance 3] [--model default]
-                             [--no-targets] [--codec-only] [--workdir DIR]
+    python bench/fidelity.py [--scenes 3] [--steps 12] [--guidance 3] [--guide-controls]
+                             [--model default] [--no-targets] [--codec-only] [--workdir DIR]
 
 --model takes "default" or a model folder (what train-default writes). --workdir keeps
 the held-out layouts' captures and renders between runs (default: a temporary folder).
 
-The defaults are the demo's sampling settings (12 steps, guidance 3).
+The defaults are the demo's sampling settings (12 steps, guidance 3); --guide-controls
+runs the unguided pass without the controls (the spec's model.guide_controls).
 
 Needs the capture extra (the layouts are captured as users capture them), and the train
 extra (bpy) for the ground-truth row. Prints, averaged over scenes and conditions:
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=DEMO_STEPS)
     parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--guide-controls", action="store_true")
     parser.add_argument("--model", default="default")
     parser.add_argument(
         "--no-targets", action="store_true", help="skip the Cycles renders (ground-truth row)"
@@ -147,7 +149,9 @@ def main() -> None:
 
     model = resolve_model(ModelSpec(id=args.model)).model
     untrained = untrained_like(model)
-    settings = SamplingSettings(num_steps=args.steps, guidance=args.guidance)
+    settings = SamplingSettings(
+        num_steps=args.steps, guidance=args.guidance, guide_controls=args.guide_controls
+    )
     prompts = {name: c.prompt for name, c in CONDITIONS.items()}
     scores: dict[str, list[float]] = {}
     lum: dict[str, list[float]] = {name: [] for name in prompts}
@@ -210,7 +214,8 @@ def main() -> None:
     mean = {key: float(np.mean(values)) for key, values in scores.items()}
     print(
         f"\n{args.scenes} held-out layouts, {args.size}x{args.size}, {FRAMES} frames, "
-        f"{args.steps} steps, guidance {args.guidance}, model {args.model!r}"
+        f"{args.steps} steps, guidance {args.guidance}"
+        f"{' (controls guided)' if args.guide_controls else ''}, model {args.model!r}"
     )
     print(f"{'':24s}{'Edge F1':>10s}{'Blur SSIM':>11s}")
     settings_measured = [] if args.codec_only else ["uniform", "prompt-only", "untrained"]

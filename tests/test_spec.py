@@ -414,6 +414,7 @@ def test_mask_folder_and_tensor_suffixes_accepted(tmp_path: Path) -> None:
         ({"num_conditional_frames": 3}, "model.num_conditional_frames"),
         ({"memory": "swap"}, "model.memory"),
         ({"frames_per_chunk": 0}, "model.frames_per_chunk"),
+        ({"guidance": 0, "guide_controls": True}, "model.guide_controls"),
     ],
 )
 def test_bad_model_options(model: dict[str, Any], field: str) -> None:

@@ -540,7 +540,11 @@ def _plan_clip(
         # Conditional frames only join chunks; a clip must be longer than them.
         num_conditional_frames=min(m.num_conditional_frames, len(clip) - 1),
         sigma_max=m.sigma_max,
+        guide_controls=m.guide_controls,
     )
+    sampling = asdict(settings)
+    if not settings.guide_controls:
+        del sampling["guide_controls"]  # so runs from before the option keep their digests
     variations = []
     for variation, prompt in prompts:
         seed = clip_seed(variation.seed, clip)
@@ -548,7 +552,7 @@ def _plan_clip(
             {
                 **context,
                 "clip": [clip.camera, clip.frame_indices],
-                "sampling": asdict(settings),
+                "sampling": sampling,
                 "prompt": prompt,
                 "negative_prompt": variation.negative_prompt,
                 "seed": seed,

@@ -51,6 +51,9 @@ class SamplingSettings:
     guidance: float = 3.0
     num_conditional_frames: int = 1
     sigma_max: float | None = None
+    # The unguided pass without the control branches: guidance then amplifies the
+    # controls as well as the prompt (the reference runs the branches in both passes).
+    guide_controls: bool = False
 
 
 @runtime_checkable

@@ -386,6 +386,11 @@ class ModelSpec(_Model):
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     num_steps: int = Field(default=35, ge=1)
     guidance: float = Field(default=3.0, ge=0)
+    guide_controls: bool = Field(
+        default=False,
+        description="Run the unguided pass without the controls, so that guidance amplifies "
+        "the controls as well as the prompt (the reference keeps them in both passes).",
+    )
     frames_per_chunk: int | None = Field(
         default=None, ge=1, description="None = model default (93)."
     )
@@ -399,6 +404,14 @@ class ModelSpec(_Model):
         description="Attention kernel: auto = PyTorch SDPA's own choice; sdpa_flash and "
         "sdpa_cudnn need a GPU, flash_attn the flash-attn package.",
     )
+
+    @model_validator(mode="after")
+    def _guidance_to_guide_controls(self) -> ModelSpec:
+        if self.guide_controls and self.guidance == 0:
+            raise FieldProblem(
+                "guide_controls", "needs guidance > 0: without it there is no unguided pass"
+            )
+        return self
 
     @field_validator("frames_per_chunk")
     @classmethod

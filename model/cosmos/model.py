@@ -299,6 +299,7 @@ class CosmosTransferModel:
             # Twice the activations in one forward: only where the models are not offloaded.
             batch_guidance=self.placement.policy in ("none", "vae_tiling"),
             sigmas=sigmas,
+            guide_controls=settings.guide_controls,
         )
         with self._checker_on_device():
             frames = self.safety_checker.check_video_safety(frames_to_uint8(result.video))

@@ -177,6 +177,7 @@ def denoise(
     guidance: float,
     batch_guidance: bool = True,
     sigmas: list[float] | None = None,
+    guide_controls: bool = False,
 ) -> torch.Tensor:
     """Integrate a batch from ``noise`` to clean latents, steered by the ``active`` branches.
 
@@ -186,8 +187,11 @@ def denoise(
     contexts: the prompt's context and the negative one (None: no guidance pass).
     sigmas: the noise levels to step through (a distilled student's, on a flow-matching
     Euler scheduler); None: the scheduler's own ``num_steps``.
+    guide_controls: the unguided pass runs without the branches, so guidance pushes the
+    prediction towards the controls as well as the prompt (passes not batched).
     """
     context, negative_context = contexts
+    unguided = [] if guide_controls else active
     t_dtype = transformer.dtype
     device = noise.device
     cond_mask = (cond_indicator * torch.ones_like(noise[:, :1])).to(t_dtype)
@@ -203,7 +207,7 @@ def denoise(
         in_latents = (cond_mask * cond_latent + (1 - cond_mask) * latents).to(t_dtype)
         in_timestep = cond_indicator * cond_timestep + (1 - cond_indicator) * sigma
         step = (in_latents, in_timestep, cond_mask, padding_mask, gt_velocity)
-        if negative_context is not None and batch_guidance:
+        if negative_context is not None and batch_guidance and not guide_controls:
             both = [
                 (model, *_twice(latent), weight if weight.ndim == 1 else _twice(weight)[0])
                 for model, latent, weight in active
@@ -221,7 +225,7 @@ def denoise(
         else:
             v = _velocity(transformer, active, context, *step)
             if negative_context is not None:
-                v_uncond = _velocity(transformer, active, negative_context, *step)
+                v_uncond = _velocity(transformer, unguided, negative_context, *step)
                 v = v + guidance * (v - v_uncond)
         latents = scheduler.step(v, t, latents, return_dict=False)[0]
     return latents
@@ -244,6 +248,7 @@ def sample(
     on_phase: Callable[[str], None] = _noop_phase,
     batch_guidance: bool = True,
     sigmas: list[float] | None = None,
+    guide_controls: bool = False,
 ) -> SampleResult:
     """Generate a clip steered by ``branches``, chunk by chunk.
 
@@ -257,7 +262,8 @@ def sample(
     is told "vae" or "denoise" before each phase, so a memory policy can move models.
     ``batch_guidance``: the guided and unguided passes run as one batch of two (one
     forward of each model per step; twice the activations), else one after the other.
-    ``sigmas``: a distilled student's noise levels (see :func:`denoise`).
+    ``sigmas``: a distilled student's noise levels, ``guide_controls``: the unguided pass
+    without the branches (both: see :func:`denoise`).
     """
     device = torch.device(device)
     t_dtype, v_dtype = transformer.dtype, vae.dtype
@@ -356,6 +362,7 @@ def sample(
             guidance,
             batch_guidance,
             sigmas,
+            guide_controls,
         )
 
         # 6. Decode the whole chunk: the next chunk is conditioned on its pixels.

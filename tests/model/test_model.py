@@ -129,6 +129,28 @@ def test_guidance_in_one_batch_matches_two_passes(tiny, embeds) -> None:
     torch.testing.assert_close(results[True].latents, results[False].latents, rtol=0, atol=1e-5)
 
 
+def test_guided_controls_leave_the_branches_out_of_the_unguided_pass(tiny, embeds) -> None:
+    """With guide_controls the branch runs in the guided pass only (the base in both), and
+    the frames change: guidance now pushes towards the controls too."""
+    from conftest import stack
+
+    calls = []
+    hook = tiny.branches["edge"].register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(kwargs["latents"].shape[0]), with_kwargs=True
+    )
+    controls = stack({"edge": 1.0}, 5)
+    try:
+        plain = tiny.generate(controls, *embeds, 0, SamplingSettings(num_steps=2))
+        plain_calls, calls[:] = list(calls), []
+        guided = SamplingSettings(num_steps=2, guide_controls=True)
+        both = tiny.generate(controls, *embeds, 0, guided)
+    finally:
+        hook.remove()
+    assert plain_calls == [2, 2]  # both passes in one batch, per step
+    assert calls == [1, 1]  # the guided pass alone
+    assert not np.array_equal(plain, both)  # a tiny random branch moves them a little
+
+
 def test_attention_kernel_is_chosen_by_name(embeds) -> None:
     """The spec's names are the model's; a pinned SDPA kernel gives the frames of the
     default choice on a CPU; a kernel this machine lacks is refused, naming it."""
