@@ -66,8 +66,9 @@ def run_demo(
 ) -> DemoResult:
     """Copy the sample dataset into ``workdir``, write its spec, run it with the default model.
 
-    ``steps``: 12 (the default) samples the model with guidance; a step count its
-    distilled student takes (4, 2 or 1) runs the student instead, without guidance.
+    ``steps``: 12 (the default) samples the model with guidance, the controls guided too;
+    a step count its distilled student takes (4, 2 or 1) runs the student instead,
+    without guidance.
     A non-empty ``workdir`` is refused unless ``overwrite`` and an earlier demo wrote it;
     if the demo fails, the workdir is removed again, so a failure leaves nothing behind.
     """
@@ -103,6 +104,9 @@ def _demo(workdir: Path, console: Console, steps: int) -> DemoResult:
         variations=DEMO_VARIATIONS,
         revision=DEFAULT_STUDENT_REVISION if student else None,
         guidance=0.0 if student else 3.0,
+        # Guidance that amplifies the controls too holds the scene's geometry better
+        # (model card: Edge F1 0.171 against 0.148 on held-out layouts).
+        guide_controls=not student,
     )
     console.print(f"dataset   {dataset}", markup=False, highlight=False)
     console.print(f"spec      {spec_path}  (as `cosmos-bridge init` writes it)", markup=False)

@@ -18,14 +18,14 @@ from bridge_core.report.contact_sheet import contact_sheet, pick_frames, tile, t
 from bridge_core.report.controls_export import SHEET_ORDER
 
 PREVIEW_FPS = 30.0
-# Score -> column title, in the tables' order.
+# Score -> column title, in the tables' order: the run's two metrics and the gate's
+# checks that are on by default (the others, where set, name themselves in a rejected
+# clip's reasons; every score is in run.json). More would not fit 80 columns.
 SCORE_COLUMNS = {
     "edge_f1": "Edge F1",
     "blur_ssim": "Blur SSIM",
-    "label_agreement": "labels",
-    "temporal_ratio": "flicker",
-    "motion_agreement": "motion",
     "control_lift": "lift",
+    "motion_agreement": "motion",
 }
 # Previews are for looking at: at most this wide, so encoding them stays a small part of a run.
 PREVIEW_WIDTH = 640

@@ -116,10 +116,12 @@ def starter_spec(
     variations: Sequence[Variation] = EXAMPLE_VARIATIONS,
     revision: str | None = None,
     guidance: float = 3.0,
+    guide_controls: bool = False,
 ) -> str:
     """The YAML text of a starter spec for the dataset at ``dataset_path``, to be saved at
-    ``spec_path`` (the dataset path is written relative to it); ``revision`` and
-    ``guidance`` pick the default model's weights and its guidance (a student's is 0)."""
+    ``spec_path`` (the dataset path is written relative to it); ``revision``, ``guidance``
+    and ``guide_controls`` pick the default model's weights and its guidance (a student's
+    is 0)."""
     data = open_dataset(dataset_path)
     controls = default_controls(data)
     if not controls:
@@ -180,6 +182,9 @@ def starter_spec(
         else "  # revision: default-v3-4step  # 4-step student: num_steps 4, 2 or 1, guidance 0",
         f"  num_steps: {num_steps}",
         f"  guidance: {guidance}",
+        "  guide_controls: true"
+        if guide_controls
+        else "  # guide_controls: true  # guidance amplifies the controls too (docs: model card)",
         "output:",
         f"  run_name: {run_name}",
         "quality:  # every clip is judged; one failing a check is generated again with a new",
@@ -201,12 +206,20 @@ def write_starter_spec(
     variations: Sequence[Variation] = EXAMPLE_VARIATIONS,
     revision: str | None = None,
     guidance: float = 3.0,
+    guide_controls: bool = False,
 ) -> Path:
     """Write :func:`starter_spec` to ``spec_path`` once it validates; the path written."""
     if spec_path.exists() and not overwrite:
         raise InputError("exists already (pass --force to replace it)", spec_path)
     text = starter_spec(
-        dataset_path, spec_path, num_steps, run_name, variations, revision, guidance
+        dataset_path,
+        spec_path,
+        num_steps,
+        run_name,
+        variations,
+        revision,
+        guidance,
+        guide_controls,
     )
     with atomic_path(spec_path, spec_path.parent) as tmp:
         tmp.write_text(text, encoding="utf-8")
