@@ -132,8 +132,6 @@ def test_guidance_in_one_batch_matches_two_passes(tiny, embeds) -> None:
 def test_guided_controls_leave_the_branches_out_of_the_unguided_pass(tiny, embeds) -> None:
     """With guide_controls the branch runs in the guided pass only (the base in both), and
     the frames change: guidance now pushes towards the controls too."""
-    from conftest import stack
-
     calls = []
     hook = tiny.branches["edge"].register_forward_pre_hook(
         lambda module, args, kwargs: calls.append(kwargs["latents"].shape[0]), with_kwargs=True
