@@ -16,6 +16,7 @@ blurred frames), so a clip's checks cost a few percent of what the bridge spends
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -157,10 +158,10 @@ def temporal_ratio(
     return (change_out + floor) / (change_in + floor)
 
 
-def frame_changes(blurred: np.ndarray) -> np.ndarray:
-    """Where a clip changes: |grey[t+1] - grey[t]| of blurred frames [T,h,w,3] float32 in
-    [0,1] -> [T-1,h,w] float32."""
-    return np.abs(np.diff(grey_frames(blurred), axis=0))
+def frame_changes(grey: np.ndarray) -> np.ndarray:
+    """Where a clip changes: |grey[t+1] - grey[t]| of grey frames [T,h,w] float32 in
+    [0,1] (``MetricReference.grey``) -> [T-1,h,w] float32."""
+    return np.abs(np.diff(grey, axis=0))
 
 
 def motion_agreement(changes_in: np.ndarray, changes_out: np.ndarray) -> float | None:
@@ -209,58 +210,74 @@ def _local_statistics(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return mean, variance, grey - mean
 
 
-def displaced_ssims(grey_in: np.ndarray, grey_out: np.ndarray) -> np.ndarray:
-    """Mean SSIM of the output against each of the input's :func:`placements`, grey frames
-    [F,h,w] float32 each -> [P] float64 (the first: the input itself).
+@dataclass(frozen=True)
+class LiftReference:
+    """The input's side of the control lift, made once per clip for every output judged.
 
-    The input's local statistics are taken before it is displaced and displaced with it,
-    and the covariance is of centred pictures: a displaced copy's seam (where a roll
-    wraps round) adds no structure, so a flat output scores the same against every copy.
+    Does an output follow its own input rather than any input of the kind? The lift is
+    the mean :func:`lift` of its Edge F1, Blur SSIM and (where a band is given) label
+    agreement over the same scores against the input's displaced :func:`placements`:
+    about 0 for an output of another scene, of no controls, or noise; a clip that keeps
+    its geometry scores several standard deviations above the displaced copies.
+
+    pick: the frames compared (evenly spaced); edges [F,H,W] bool (Canny) and band
+    [F,h,w] bool (:func:`boundary_band`, None: no segmentation) at those frames;
+    statistics: SSIM's local mean, variance and centred picture of their grey blur,
+    taken before displacing, so a copy's seam (where a roll wraps round) adds no
+    structure and a flat output scores the same against every copy.
     """
-    mean_in, variance_in, centred_in = _local_statistics(grey_in)
-    mean_out, variance_out, centred_out = _local_statistics(grey_out)
-    moved = [list(placements(x)) for x in (mean_in, variance_in, centred_in)]
-    count, frames = len(moved[0]), len(grey_in)
-    scores = np.empty((count, frames))
 
-    def score(k: int) -> None:
-        p, t = divmod(k, frames)
-        mean, variance, centred = (x[p][t] for x in moved)
-        cov = ssim_window(centred * centred_out[t])
-        local = ssim_map(mean, mean_out[t], variance, variance_out[t], cov)
-        scores[p, t] = np.mean(local, dtype=np.float64)
+    pick: np.ndarray
+    edges: np.ndarray
+    statistics: tuple[np.ndarray, np.ndarray, np.ndarray]
+    band: np.ndarray | None
 
-    for_each_frame(score, count * frames)
-    return scores.mean(axis=1)
+    @classmethod
+    def of(
+        cls,
+        edges: np.ndarray,
+        grey: np.ndarray,
+        band: np.ndarray | None = None,
+        frames: int = LIFT_FRAMES,
+    ) -> LiftReference:
+        """From the input's edges [T,H,W] bool, grey blur [T,h,w] float32 and band [T,h,w]."""
+        pick = np.unique(np.linspace(0, len(edges) - 1, min(frames, len(edges))).round())
+        pick = pick.astype(int)
+        return cls(
+            pick, edges[pick], _local_statistics(grey[pick]), None if band is None else band[pick]
+        )
 
+    def control_lift(
+        self, edges_out: np.ndarray, grey_out: np.ndarray, gradient_out: np.ndarray
+    ) -> float:
+        """The lift of an output clip: its edges [T,H,W] bool, grey blur [T,h,w] float32
+        and that blur's :func:`structure_gradient` [T,h,w]."""
+        edges_out = edges_out[self.pick]
+        f1 = [edge_f1_of(e, edges_out) for e in placements(self.edges)]
+        ssim = self._displaced_ssims(grey_out[self.pick])
+        lifts = [lift(f1[0], f1[1:], EDGE_F1_SPREAD), lift(ssim[0], ssim[1:], BLUR_SSIM_SPREAD)]
+        if self.band is not None:
+            gradient = gradient_out[self.pick]
+            ratios = [band_ratio(gradient, b) for b in placements(self.band)]
+            if None not in ratios:
+                lifts.append(lift(ratios[0], ratios[1:], LABEL_AGREEMENT_SPREAD))
+        return float(np.mean(lifts))
 
-def control_lift(
-    edges_in: np.ndarray,
-    edges_out: np.ndarray,
-    blurred_in: np.ndarray,
-    blurred_out: np.ndarray,
-    band: np.ndarray | None = None,
-    frames: int = LIFT_FRAMES,
-) -> float:
-    """Does the output follow its own input rather than any input of the kind? The mean
-    :func:`lift` of its Edge F1, Blur SSIM and (where ``band`` is given) label agreement
-    over the same scores against the input's displaced :func:`placements`.
+    def _displaced_ssims(self, grey_out: np.ndarray) -> np.ndarray:
+        """Mean SSIM of the output's picked frames [F,h,w] against each placement of the
+        input -> [P] float64 (the first: the input itself); the covariance is of centred
+        pictures."""
+        mean_out, variance_out, centred_out = _local_statistics(grey_out)
+        moved = [list(placements(x)) for x in self.statistics]
+        count, frames = len(moved[0]), len(grey_out)
+        scores = np.empty((count, frames))
 
-    edges_* [T,H,W] bool (Canny), blurred_* [T,h,w,3] float32 (the blur's size), band
-    [T,h,w] bool (:func:`boundary_band`); compared on ``frames`` evenly spaced frames.
-    About 0 for an output of another scene, of no controls, or noise; a clip that keeps
-    its geometry scores several standard deviations above its displaced copies.
-    """
-    pick = np.unique(np.linspace(0, len(edges_in) - 1, min(frames, len(edges_in))).round())
-    pick = pick.astype(int)
-    edges_out = edges_out[pick]
-    f1 = [edge_f1_of(e, edges_out) for e in placements(edges_in[pick])]
-    grey_in, grey_out = grey_frames(blurred_in[pick]), grey_frames(blurred_out[pick])
-    ssim = displaced_ssims(grey_in, grey_out)
-    lifts = [lift(f1[0], f1[1:], EDGE_F1_SPREAD), lift(ssim[0], ssim[1:], BLUR_SSIM_SPREAD)]
-    if band is not None:
-        gradient = structure_gradient(grey_out)
-        ratios = [band_ratio(gradient, b) for b in placements(band[pick])]
-        if None not in ratios:
-            lifts.append(lift(ratios[0], ratios[1:], LABEL_AGREEMENT_SPREAD))
-    return float(np.mean(lifts))
+        def score(k: int) -> None:
+            p, t = divmod(k, frames)
+            mean, variance, centred = (x[p][t] for x in moved)
+            cov = ssim_window(centred * centred_out[t])
+            local = ssim_map(mean, mean_out[t], variance, variance_out[t], cov)
+            scores[p, t] = np.mean(local, dtype=np.float64)
+
+        for_each_frame(score, count * frames)
+        return scores.mean(axis=1)

@@ -17,11 +17,12 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from bridge_core.quality.checks import (
-    control_lift,
+    LiftReference,
+    band_ratio,
     frame_change,
     frame_changes,
-    label_agreement,
     motion_agreement,
+    structure_gradient,
     temporal_ratio,
 )
 from bridge_core.run.metrics import MetricReference
@@ -153,24 +154,27 @@ class ClipJudge:
     critic: ClipCritic | None = None
 
     def __post_init__(self) -> None:
-        self.change_in = frame_change(self.reference.blurred) if self.reference else None
-        self.changes_in = frame_changes(self.reference.blurred) if self.reference else None
+        reference = self.reference
+        self.change_in = frame_change(reference.blurred) if reference else None
+        self.changes_in = frame_changes(reference.grey) if reference else None
+        self.lift_in = (
+            LiftReference.of(reference.edges, reference.grey, self.band) if reference else None
+        )
 
     def judge(self, frames: np.ndarray) -> Judged:
         """Scores and verdict of an output clip [T,H,W,3] uint8."""
         scores: Scores = dict.fromkeys(SCORE_NAMES)
         if self.reference is not None:
-            reference, output = self.reference, self.reference.output_side(frames)
-            scores.update(reference.scores_of(output))
+            output = self.reference.output_side(frames)
+            gradient = structure_gradient(output.grey)
+            scores.update(self.reference.scores_of(output))
             scores["temporal_ratio"] = temporal_ratio(frame_change(output.blurred), self.change_in)
             scores["motion_agreement"] = motion_agreement(
-                self.changes_in, frame_changes(output.blurred)
+                self.changes_in, frame_changes(output.grey)
             )
-            scores["control_lift"] = control_lift(
-                reference.edges, output.edges, reference.blurred, output.blurred, self.band
-            )
+            scores["control_lift"] = self.lift_in.control_lift(output.edges, output.grey, gradient)
             if self.band is not None:
-                scores["label_agreement"] = label_agreement(output.blurred, self.band)
+                scores["label_agreement"] = band_ratio(gradient, self.band)
         reason = ""
         if self.critic is not None and self.quality.enabled:
             answer = self.critic.judge(frames)

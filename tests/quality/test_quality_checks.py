@@ -15,19 +15,20 @@ from bridge_core.controls.edge import segment_edges
 from bridge_core.datasets.detect import open_dataset
 from bridge_core.datasets.types import RGB, SEMANTIC
 from bridge_core.quality.checks import (
+    LiftReference,
     boundary_band,
-    control_lift,
     frame_change,
     frame_changes,
     label_agreement,
     motion_agreement,
     object_boundaries,
     placements,
+    structure_gradient,
     temporal_ratio,
 )
 from bridge_core.quality.gate import attempt_seed, judge, worst_margin
 from bridge_core.run.loop import GATE_OFF, gate_digest
-from bridge_core.run.metrics import MetricReference
+from bridge_core.run.metrics import MetricReference, grey_frames
 from bridge_core.spec.models import QualitySpec
 
 SAMPLES = Path(bridge_core.__file__).resolve().parents[1] / "samples" / "datasets"
@@ -72,6 +73,7 @@ def test_motion_agreement_is_one_for_the_input_motion_zero_for_a_frozen_output()
     still = np.repeat(rng.random((1, 16, 16, 3), np.float32), 5, axis=0)
     moving = np.stack([np.roll(still[0], t, axis=1) for t in range(5)])
     flicker = rng.random((5, 16, 16, 3), dtype=np.float32)
+    moving, still, flicker = (grey_frames(x) for x in (moving, still, flicker))
     changes = frame_changes(moving)
     assert changes.shape == (4, 16, 16)
     assert motion_agreement(changes, frame_changes(moving * 0.5)) == pytest.approx(1.0)
@@ -93,7 +95,8 @@ def test_placements_are_the_clip_then_fifteen_displaced_copies() -> None:
 
 def _lift_of(reference: MetricReference, band: np.ndarray, frames: np.ndarray) -> float:
     output = reference.output_side(frames)
-    return control_lift(reference.edges, output.edges, reference.blurred, output.blurred, band)
+    lift_in = LiftReference.of(reference.edges, reference.grey, band)
+    return lift_in.control_lift(output.edges, output.grey, structure_gradient(output.grey))
 
 
 def test_control_lift_is_high_for_the_scene_relit_low_for_another_or_noise_or_flat() -> None:
