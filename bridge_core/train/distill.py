@@ -77,6 +77,13 @@ def distill(
         int | None, typer.Option(help="The teacher's steps (default: 12 for 'default', else 35).")
     ] = None,
     guidance: Annotated[float, typer.Option(help="The teacher's guidance.", min=0.0)] = 3.0,
+    guide_controls: Annotated[
+        bool,
+        typer.Option(
+            help="The teacher's unguided pass runs without the control branches (the spec's "
+            "model.guide_controls), so the student learns results that follow the controls more."
+        ),
+    ] = False,
     train_steps: Annotated[int, typer.Option(help="Student training steps.", min=1)] = 1500,
     batch: Annotated[int, typer.Option(help="Pairs per training step.", min=1)] = 16,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
@@ -97,6 +104,10 @@ def distill(
     """Distil a teacher into a student that samples in a few steps without guidance."""
     if size % 16:
         raise InputError(f"size must be a multiple of 16, got {size}", None, "--size")
+    if guide_controls and not guidance:
+        raise InputError(
+            "needs guidance: it changes only the guidance pass", None, "--guide-controls"
+        )
     checkpoint = workdir / CHECKPOINT_DIR
     if (checkpoint / "state.json").exists() and not resume:
         raise InputError(
@@ -135,6 +146,7 @@ def distill(
         pair_batch=pair_batch,
         teacher_steps=teacher_steps or DEFAULT_TEACHER_STEPS.get(teacher, GENERIC_TEACHER_STEPS),
         guidance=guidance,
+        guide_controls=guide_controls,
         train_steps=train_steps,
         batch=batch,
         lr=lr,
@@ -143,7 +155,10 @@ def distill(
         "scenes": scenes,
         "size": size,
         "prompts": prompts,
-        **{k: getattr(schedule, k) for k in ("pairs", "pair_batch", "teacher_steps", "guidance")},
+        **{
+            k: getattr(schedule, k)
+            for k in ("pairs", "pair_batch", "teacher_steps", "guidance", "guide_controls")
+        },
         "seed": schedule.seed,
     }
     pairs_dir = workdir / "pairs" / pairs_key(resolved.weights, pair_settings)

@@ -71,6 +71,7 @@ class DistillSchedule:
     pair_batch: int = 32  # pairs the teacher integrates at once (one file each)
     teacher_steps: int = 12
     guidance: float = 3.0
+    guide_controls: bool = False  # the teacher's unguided pass without the branches
     train_steps: int = 1500
     batch: int = 16
     lr: float = 1e-4
@@ -223,6 +224,7 @@ def teacher_pair_block(
         torch.zeros(1, 1, *latents.image_size, device=device, dtype=transformer.dtype),
         schedule.teacher_steps,
         schedule.guidance,
+        guide_controls=schedule.guide_controls,
     )
     return TeacherPairs(noise, result.float().cpu(), scene, prompt, weights, names)
 
@@ -406,6 +408,7 @@ def distill(
             teacher_name,
             schedule.teacher_steps,
             schedule.guidance,
+            schedule.guide_controls,
         ),
     )
     return model, history

@@ -23,14 +23,16 @@ def student_sigmas(steps: int) -> tuple[float, ...]:
 class StudentSchedule:
     """A student's noise levels (descending, the first 1.0) and where it came from.
 
-    teacher: the teacher's id and revision (or folder); teacher_steps / teacher_guidance:
-    how the teacher sampled the results the student learnt; method: the recipe's name.
+    teacher: the teacher's id and revision (or folder); teacher_steps / teacher_guidance /
+    teacher_guide_controls: how the teacher sampled the results the student learnt;
+    method: the recipe's name.
     """
 
     sigmas: tuple[float, ...]
     teacher: str
     teacher_steps: int
     teacher_guidance: float
+    teacher_guide_controls: bool = False
     method: str = "teacher-pair distillation"
 
     @property

@@ -207,10 +207,12 @@ def vae_batch_size(frames_per_step: int, frames: int) -> int:
 def _vae_batch(
     sources: list[np.ndarray], batch: int, frames: int, crop: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """[B, frames, crop, crop, 3] uint8 crops; even rows targets, odd rows a random control."""
+    """[B, frames, crop, crop, 3] uint8 crops; even rows from sources[0] (the targets), odd
+    rows from a random other source (a control), or from sources[0] too if it is alone."""
     picks = []
     for i in range(batch):
-        source = sources[0] if i % 2 == 0 else sources[1 + rng.integers(len(sources) - 1)]
+        others = len(sources) - 1
+        source = sources[0] if i % 2 == 0 or not others else sources[1 + rng.integers(others)]
         clip = source[rng.integers(len(source))]
         t = rng.integers(clip.shape[0] - frames + 1)
         y = rng.integers(clip.shape[1] - crop + 1)
@@ -273,14 +275,15 @@ def train_decoder(
     log: Log = _no_log,
     checkpoint: Checkpointer | None = None,
 ) -> None:
-    """The decoder alone on whole 9-frame chunks, the encoder frozen.
+    """The decoder alone on whole 9-frame chunks, the encoder frozen, on targets only.
 
     Latents do not move, so this can follow the transformer phases without undoing
     them; it is how a VAE trained on shorter clips learns to decode a chunk's last
-    latent frame.
+    latent frame. Controls are only ever encoded (the branches read their latents), so
+    the decoder spends all its steps on frames like the ones it will decode.
     """
     phase = Phase("decoder", Randoms.seeded(schedule.seed + 3), history, log, checkpoint)
-    sources, crop = _vae_clips(clips), _crop(clips, schedule)
+    sources, crop = [clips.targets], _crop(clips, schedule)
     frames = clips.targets.shape[1]
     batch = vae_batch_size(schedule.vae_batch, frames)
     vae.to(device).eval()

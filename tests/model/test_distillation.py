@@ -4,6 +4,7 @@ student run through `cosmos-bridge run` and `cosmos-bridge distill` as users run
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -132,6 +133,23 @@ def test_pairs_are_cached_and_the_same_when_rebuilt(tmp_path) -> None:
     )  # fmt: skip
     assert calls == [1, 2]
     assert torch.equal(cached.result, built.result)
+
+
+def test_a_teacher_guiding_its_controls_makes_other_pairs_and_the_student_says_so(
+    tmp_path,
+) -> None:
+    teacher = _teacher()
+    latents = distillation.chunk_controls(teacher, _controls(), teacher.device)
+    prompts, negative = _prompts()
+    schedule = replace(SCHEDULE, guide_controls=True)
+    plain = distillation.teacher_pair_block(teacher, latents, prompts, negative, SCHEDULE, 0)
+    guided = distillation.teacher_pair_block(teacher, latents, prompts, negative, schedule, 0)
+    assert torch.equal(guided.noise, plain.noise)  # the same draws, another integration
+    assert (guided.result - plain.result).abs().mean() > 1e-3
+
+    student, _ = _distil(tmp_path, replace(schedule, train_steps=2))
+    assert student.student.teacher_guide_controls
+    assert not StudentSchedule(student_sigmas(4), "teacher", 12, 3.0).teacher_guide_controls
 
 
 def test_the_student_loss_goes_down_and_it_samples_in_4_2_and_1_steps(tmp_path) -> None:

@@ -73,3 +73,12 @@ def test_distill_refuses_to_overwrite_a_stopped_run_unless_resumed(run_cli, tmp_
     result = run_cli("distill", "--workdir", tmp_path, *ARGS)
     assert result.exit_code != 0 and "--resume" in result.stdout + result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def test_distill_refuses_to_guide_controls_without_guidance(run_cli, tmp_path) -> None:
+    result = run_cli(
+        "distill", "--workdir", tmp_path / "w", *ARGS, "--guide-controls", "--guidance", "0"
+    )
+    assert result.exit_code != 0
+    assert "--guide-controls" in result.stdout + result.stderr
+    assert not (tmp_path / "w").exists()
