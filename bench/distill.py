@@ -7,7 +7,8 @@
 On procedural layouts neither model saw in training (seeds from data.HELD_OUT_SEED on),
 captured as users capture them, under the four lighting prompts, side by side in one
 run: the teacher at each of ``--teacher-steps`` with guidance (35 is a spec's default,
-12 the demo's), and the student at each step count it takes, without guidance. Per row:
+12 the demo's; with guide_controls if the student's pairs were made so), and the student
+at each step count it takes, without guidance. Per row:
 Edge F1 and Blur SSIM of the output against the input (all four controls at weight 1),
 the night / daylight mean-luminance ratio, the region ratio (edge and seg at 0 in the
 left half: mean change inside over outside), wall time per clip and model evaluations
@@ -108,7 +109,11 @@ def main() -> None:
             stack, rgb, _ = held_out_clip(workdir / "captures", seed, args.size, targets=False)
             stacks[seed] = (stack, rgb)
         for steps in (int(s) for s in args.teacher_steps.split(",")):
-            settings = SamplingSettings(num_steps=steps, guidance=args.guidance)
+            # As the student's pairs were made.
+            guide_controls = student.student.teacher_guide_controls
+            settings = SamplingSettings(
+                num_steps=steps, guidance=args.guidance, guide_controls=guide_controls
+            )
             name = f"teacher {steps} steps"
             rows[name] = evaluate(teacher, stacks, settings, shown.setdefault(name, {}))
             print(f"teacher {steps} steps: done", flush=True)
@@ -121,7 +126,8 @@ def main() -> None:
     print(
         f"\n{args.scenes} held-out layouts x {len(CONDITIONS)} conditions, "
         f"{args.size}x{args.size}, {FRAMES} frames; teacher {args.teacher!r} (guidance "
-        f"{args.guidance:g}), student {args.student!r} (of {student.student.teacher}, "
+        f"{args.guidance:g}, guide_controls {student.student.teacher_guide_controls}), "
+        f"student {args.student!r} (of {student.student.teacher}, "
         f"{student.student.method})"
     )
     header = ("Edge F1", "Blur SSIM", "night/day", "region", "s/clip", "evals/chunk")

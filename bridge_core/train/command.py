@@ -112,6 +112,13 @@ def train_default(
     decoder_steps: Annotated[
         int | None, typer.Option(help="VAE decoder steps on whole chunks (encoder frozen).")
     ] = None,
+    decoder_latent_noise: Annotated[
+        float | None,
+        typer.Option(
+            help="Most noise, in latent stds, added to the latents the decoder phase decodes.",
+            min=0.0,
+        ),
+    ] = None,
     batch: Annotated[int | None, typer.Option(help="Clips per transformer step.")] = None,
     vae_batch: Annotated[
         int | None, typer.Option(help="Frames per VAE step (crops x frames each).")
@@ -184,7 +191,8 @@ def train_default(
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     given = {"vae_steps": vae_steps, "base_steps": base_steps, "branch_steps": branch_steps}
-    given.update(decoder_steps=decoder_steps, batch=batch, vae_batch=vae_batch)
+    given.update(decoder_steps=decoder_steps, decoder_latent_noise=decoder_latent_noise)
+    given.update(batch=batch, vae_batch=vae_batch)
     chosen = {k: v for k, v in given.items() if v is not None}
     schedule = Schedule(**{**DEFAULT_SCHEDULE, **chosen})
     checkpoint = workdir / CHECKPOINT_DIR

@@ -66,6 +66,9 @@ class Schedule:
     base_steps: int = 4000
     branch_steps: int = 3000
     decoder_steps: int = 0
+    # Most noise (in latent stds, drawn uniformly per sample) added to the decoder's
+    # latents: sampled latents are never exactly the encoder's.
+    decoder_latent_noise: float = 0.0
     batch: int = 32
     lr: float = 4e-4
     prompt_dropout: float = 0.1
@@ -293,11 +296,29 @@ def train_decoder(
         x = to_video(_vae_batch(sources, batch, frames, crop, phase.randoms.rng), device)
         with torch.no_grad():
             latents = vae.encode(x).latent_dist.sample(phase.randoms.generator)
+            latents = latents + latent_noise(vae, latents, schedule, phase.randoms.generator)
         return _reconstruction_loss(vae.decode(latents).sample, x)
 
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
     optimise(params, schedule.decoder_steps, schedule.vae_lr / 2, loss_at, phase)
     vae.eval()
+
+
+def latent_noise(
+    vae: AutoencoderKLWan,
+    latents: torch.Tensor,
+    schedule: Schedule,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Gaussian noise for raw latents [B, C, T, h, w]: per sample a level drawn from
+    [0, schedule.decoder_latent_noise), times each channel's recorded std."""
+    if not schedule.decoder_latent_noise:
+        return torch.zeros_like(latents)
+    b, c = latents.shape[:2]
+    std = torch.tensor(vae.config.latents_std, dtype=latents.dtype).view(1, c, 1, 1, 1)
+    level = schedule.decoder_latent_noise * torch.rand(b, generator=generator)
+    noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype)
+    return (level.view(b, 1, 1, 1, 1) * std * noise).to(latents.device)
 
 
 @torch.no_grad()

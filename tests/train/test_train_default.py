@@ -339,6 +339,20 @@ def test_round_trip_returns_clips_of_the_same_shape_that_a_trained_codec_keeps_c
     assert error(after) < error(before)
 
 
+def test_decoder_latent_noise_is_off_by_default_and_bounded_per_sample() -> None:
+    vae = configs.build_vae(_tiny_preset())
+    latents = torch.zeros(64, 16, 1, 4, 4)
+    generator = torch.Generator().manual_seed(0)
+    off = training.latent_noise(vae, latents, training.Schedule(), generator)
+    assert torch.equal(off, latents)
+    schedule = training.Schedule(decoder_latent_noise=0.3)
+    noise = training.latent_noise(vae, latents, schedule, generator)
+    std = torch.tensor(vae.config.latents_std).view(1, 16, 1, 1, 1)
+    # Per sample: noise of one level in channel-std units, levels spread over [0, 0.3).
+    levels = (noise / std).flatten(1).std(dim=1)
+    assert levels.max() < 0.3 * 1.3 and levels.min() < 0.1 < levels.max()
+
+
 class _Stop(Exception):
     """Stands in for the kill at the end of a session."""
 
