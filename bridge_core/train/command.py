@@ -120,8 +120,23 @@ def train_default(
         ),
     ] = None,
     batch: Annotated[int | None, typer.Option(help="Clips per transformer step.")] = None,
+    sigma_draw: Annotated[
+        str | None,
+        typer.Option(
+            help="Noise levels of the base and branch phases: logit-normal, or sampler "
+            "(where the sampler's schedule steps)."
+        ),
+    ] = None,
     vae_batch: Annotated[
         int | None, typer.Option(help="Frames per VAE step (crops x frames each).")
+    ] = None,
+    branch_base_lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Base learning rate in the branch phase, as a share of the branches' "
+            "(0: the base stays frozen).",
+            min=0.0,
+        ),
     ] = None,
     build_only: Annotated[bool, typer.Option(help="Stop after writing clips.npz.")] = False,
     out: Annotated[Path | None, typer.Option(help="Model folder (default: WORKDIR/model).")] = None,
@@ -186,13 +201,20 @@ def train_default(
         return
     import torch
 
-    from transfer_model.cosmos.training import Schedule
+    from transfer_model.cosmos.training import SIGMA_DRAWS, Schedule
 
+    if sigma_draw is not None and sigma_draw not in SIGMA_DRAWS:
+        raise InputError(
+            f"sigma draw {sigma_draw!r} is not one of {', '.join(SIGMA_DRAWS)}",
+            None,
+            "--sigma-draw",
+        )
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     given = {"vae_steps": vae_steps, "base_steps": base_steps, "branch_steps": branch_steps}
     given.update(decoder_steps=decoder_steps, decoder_latent_noise=decoder_latent_noise)
-    given.update(batch=batch, vae_batch=vae_batch)
+    given.update(batch=batch, vae_batch=vae_batch, sigma_draw=sigma_draw)
+    given.update(branch_base_lr=branch_base_lr)
     chosen = {k: v for k, v in given.items() if v is not None}
     schedule = Schedule(**{**DEFAULT_SCHEDULE, **chosen})
     checkpoint = workdir / CHECKPOINT_DIR

@@ -73,6 +73,13 @@ class Schedule:
     lr: float = 4e-4
     prompt_dropout: float = 0.1
     cond_frame_rate: float = 0.25  # share of samples with a clean first latent frame
+    # The branch phase's learning rate for the base, as a share of ``lr``: 0 keeps the
+    # base frozen (the reference's recipe); above 0 the base learns to use the branches.
+    branch_base_lr: float = 0.0
+    # Where the flow phases draw their noise levels: "logit-normal" (SD3's, centred on
+    # sigma 0.5: 1.4% of draws above 0.9), or "sampler": where the sampler's own schedule
+    # places its steps (about half above 0.9, where the layout is decided).
+    sigma_draw: str = "logit-normal"
     seed: int = 0
 
 
@@ -133,12 +140,18 @@ def optimise(
     lr: float,
     loss_at: Callable[[int], torch.Tensor],
     phase: Phase,
+    slow: tuple[list[torch.nn.Parameter], float] = ([], 0.0),
 ) -> None:
     """AdamW over ``params`` for ``steps`` steps of ``loss_at(step)``, recorded in the
-    phase's history. With a checkpointer it saves every few minutes and at the end, and
-    a phase the checkpoint stopped in goes on from its step with its optimiser moments
-    and random streams, so a resumed run takes the steps an unbroken one would."""
-    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
+    phase's history; ``slow`` (parameters, share of ``lr``) learns alongside at a lower
+    rate. With a checkpointer it saves every few minutes and at the end, and a phase the
+    checkpoint stopped in goes on from its step with its optimiser moments and random
+    streams, so a resumed run takes the steps an unbroken one would."""
+    groups = [{"params": params, "scale": 1.0}]
+    if slow[0]:
+        groups.append({"params": slow[0], "scale": slow[1]})
+    every = params + slow[0]
+    optimiser = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
     checkpoint, history, name = phase.checkpoint, phase.history, phase.name
     first = checkpoint.restore_phase(name, optimiser, phase.randoms) if checkpoint else 0
     losses = history.losses.setdefault(name, [])
@@ -146,11 +159,11 @@ def optimise(
     spent, start = history.seconds.get(name, 0.0), time.perf_counter()
     for step in range(first, steps):
         for group in optimiser.param_groups:
-            group["lr"] = _cosine_lr(step, steps, lr)
+            group["lr"] = group["scale"] * _cosine_lr(step, steps, lr)
         loss = loss_at(step)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(every, 1.0)
         optimiser.step()
         losses.append(loss.item())
         phase.log(name, step + 1, steps, losses[-1])
@@ -414,6 +427,33 @@ class FlowBatch:
     index: np.ndarray  # which targets, for the caller to fetch their controls
 
 
+SIGMA_DRAWS = ("logit-normal", "sampler")
+# Steps of the dense schedule the "sampler" draw picks from: enough that the picks
+# follow the schedule's density, not its 12 or 35 steps.
+_SAMPLER_TABLE_STEPS = 1000
+
+
+def sampler_sigma_table() -> torch.Tensor:
+    """[N] the flow sigmas the sampler's scheduler steps through in a dense schedule
+    (the final 0 left out): drawing uniformly from them draws where it samples."""
+    scheduler = configs.flow_scheduler()
+    scheduler.set_timesteps(_SAMPLER_TABLE_STEPS)
+    return scheduler.sigmas[:-1].float()
+
+
+def draw_sigmas(
+    b: int, how: str, generator: torch.Generator, table: torch.Tensor | None = None
+) -> torch.Tensor:
+    """[b] noise levels in (0, 1): logit-normal, or uniform picks from ``table``
+    (``sampler_sigma_table()`` when None) for ``how="sampler"``."""
+    if how == "logit-normal":
+        return torch.sigmoid(torch.randn(b, generator=generator))
+    if how != "sampler":
+        raise ValueError(f"sigma_draw must be one of {SIGMA_DRAWS}, got {how!r}")
+    table = sampler_sigma_table() if table is None else table
+    return table[torch.randint(len(table), (b,), generator=generator)]
+
+
 def flow_batch(
     encoded: EncodedSet,
     clips: ClipSet,
@@ -423,15 +463,17 @@ def flow_batch(
     device: torch.device,
     dtype: torch.dtype,
     sigma: float | None = None,
+    sigma_table: torch.Tensor | None = None,
 ) -> FlowBatch:
-    """Targets noised to a logit-normal sigma (or to ``sigma`` for every sample, to
-    measure); some with a clean first latent frame."""
+    """Targets noised to sigmas drawn as ``schedule.sigma_draw`` says (from
+    ``sigma_table`` for the sampler's draw), or to ``sigma`` for every sample, to
+    measure; some with a clean first latent frame."""
     index = rng.integers(len(clips), size=schedule.batch)
     x0 = draw(encoded.target_mean[index], encoded.target_std[index], generator)
     b, _, t, h, w = x0.shape
     noise = torch.randn(x0.shape, generator=generator)
     if sigma is None:
-        sigmas = torch.sigmoid(torch.randn(b, generator=generator)).view(b, 1, 1, 1, 1)
+        sigmas = draw_sigmas(b, schedule.sigma_draw, generator, sigma_table).view(b, 1, 1, 1, 1)
     else:
         sigmas = torch.full((b, 1, 1, 1, 1), sigma)
     noisy = (1 - sigmas) * x0 + sigmas * noise
@@ -495,10 +537,11 @@ def train_base(
     """Flow matching on the targets alone: the prompt is the only condition."""
     phase = Phase("base", Randoms.seeded(schedule.seed + 1), history, log, checkpoint)
     rng, generator = phase.randoms.rng, phase.randoms.generator
+    table = sampler_sigma_table()
     transformer.to(device).train()
 
     def loss_at(step: int) -> torch.Tensor:
-        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype)
+        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype, None, table)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             return flow_loss(base_velocity(transformer, batch), batch)
 
@@ -527,15 +570,18 @@ def train_branches(
     dtype: torch.dtype = torch.float32,
     checkpoint: Checkpointer | None = None,
 ) -> None:
-    """The branches learn with the base frozen; each step fuses a random subset of them."""
+    """The branches learn with the base frozen (or learning at ``branch_base_lr`` of their
+    rate); each step fuses a random subset of them."""
     phase = Phase("branches", Randoms.seeded(schedule.seed + 2), history, log, checkpoint)
     rng, generator = phase.randoms.rng, phase.randoms.generator
-    transformer.to(device).eval().requires_grad_(False)
+    joint = schedule.branch_base_lr > 0
+    transformer.to(device).train(joint).requires_grad_(joint)
+    table = sampler_sigma_table()
     for branch in branches.values():
         branch.to(device).train()
 
     def loss_at(step: int) -> torch.Tensor:
-        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype)
+        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype, None, table)
         picked = active_branches(list(branches), rng)
         scenes = torch.from_numpy(clips.scene[batch.index])
         mean, std = encoded.control_mean, encoded.control_std
@@ -545,10 +591,11 @@ def train_branches(
             return flow_loss(base_velocity(transformer, batch, residuals), batch)
 
     params = [p for branch in branches.values() for p in branch.parameters()]
-    optimise(params, schedule.branch_steps, schedule.lr, loss_at, phase)
+    base = (list(transformer.parameters()) if joint else [], schedule.branch_base_lr)
+    optimise(params, schedule.branch_steps, schedule.lr, loss_at, phase, base)
     for branch in branches.values():
         branch.eval()
-    transformer.requires_grad_(True)
+    transformer.eval().requires_grad_(True)
 
 
 def fused_residuals(

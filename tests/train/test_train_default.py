@@ -7,6 +7,7 @@ and generates; the quality of the shipped weights is bench/fidelity.py's job.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 
@@ -130,6 +131,31 @@ def test_each_phase_trains_its_own_modules_only() -> None:
     steps = {p: len(v) for p, v in history.losses.items()}
     assert steps == {"vae": 2, "base": 2, "branches": 2, "decoder": 2}
     assert all(np.isfinite(v).all() for v in history.losses.values())
+
+
+def test_the_branch_phase_trains_the_base_too_only_when_asked() -> None:
+    """--branch-base-lr: the base learns beside the branches, at its share of their rate;
+    the branches learn as they do with the base frozen."""
+    preset = _tiny_preset()
+    clips = clip_set(synthetic_packed(), [CONDITIONS[c].prompt for c in CONDITIONS], 16)
+    schedule = training.Schedule(vae_steps=2, vae_batch=2, base_steps=2, branch_steps=3, batch=2)
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    vae, transformer = configs.build_vae(preset), configs.build_transformer(preset)
+    branches = {name: configs.build_branch(preset, zero_init=False) for name in CONTROL_NAMES}
+    training.train_vae(vae, clips, schedule, cpu, training.History())
+    encoded = training.encode_set(vae, clips, cpu)
+
+    def branch_phase(share: float) -> tuple[bool, bool]:
+        base, copies = copy.deepcopy(transformer), copy.deepcopy(branches)
+        before = _state(base), {n: _state(b) for n, b in copies.items()}
+        joint = replace(schedule, branch_base_lr=share)
+        training.train_branches(base, copies, encoded, clips, joint, cpu, training.History())
+        assert all(p.requires_grad for p in base.parameters()) and not base.training
+        return _changed(before[0], base), all(_changed(before[1][n], copies[n]) for n in copies)
+
+    assert branch_phase(0.0) == (False, True)
+    assert branch_phase(0.25) == (True, True)
 
 
 def test_a_new_branch_leaves_the_base_model_unchanged() -> None:
@@ -484,3 +510,32 @@ def test_a_model_of_one_frame_chunks_trains_and_samples_frame_by_frame() -> None
     settings = SamplingSettings(num_steps=2, guidance=0.0, num_conditional_frames=1)
     frames = np.asarray(model.generate(stack, "a prompt", None, 0, settings))
     assert frames.shape == (3, SIZE, SIZE, 3) and frames.dtype == np.uint8
+
+
+def test_the_sampler_draw_trains_where_the_sampler_steps() -> None:
+    """The sampler's 12 steps sit mostly above sigma 0.9, where the logit-normal draw
+    rarely goes: the "sampler" draw puts about as large a share of its noise levels
+    there, across the whole range the sampler covers."""
+    scheduler = configs.flow_scheduler()
+    scheduler.set_timesteps(12)
+    steps = scheduler.sigmas[:-1]
+    high_steps = float((steps > 0.9).float().mean())
+
+    generator = torch.Generator().manual_seed(0)
+    sampler = training.draw_sigmas(20_000, "sampler", generator)
+    logit = training.draw_sigmas(20_000, "logit-normal", generator)
+    assert float((logit > 0.9).mean(dtype=torch.float32)) < 0.05
+    assert abs(float((sampler > 0.9).mean(dtype=torch.float32)) - high_steps) < 0.1
+    assert float(sampler.min()) <= float(steps.min()) + 1e-3
+    assert float(sampler.max()) >= float(steps.max()) - 1e-3
+    with pytest.raises(ValueError, match="sigma_draw"):
+        training.draw_sigmas(4, "uniform", generator)
+
+
+def test_train_default_refuses_an_unknown_sigma_draw_before_training(run_cli, tmp_path) -> None:
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    save_packed(synthetic_packed(), workdir / "clips.npz")
+    result = run_cli("train-default", "--workdir", workdir, "--sigma-draw", "uniform")
+    assert result.exit_code == 2 and "logit-normal" in result.stdout + result.stderr
+    assert sorted(p.name for p in workdir.iterdir()) == ["clips.npz"]
