@@ -1,6 +1,6 @@
 """Does a distilled student keep what its teacher does, at a fraction of the forwards?
 
-    python bench/distill.py [--scenes 3] [--teacher default] [--student default-v3.1-4step]
+    python bench/distill.py [--scenes 3] [--teacher default] [--student default-v3.2-4step]
                             [--teacher-steps 35,12] [--guidance 3] [--json FILE]
                             [--picture FILE]
 
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=3)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--teacher", default="default")
-    parser.add_argument("--student", default="default-v3.1-4step")
+    parser.add_argument("--student", default="default-v3.2-4step")
     parser.add_argument("--teacher-steps", default="35,12")
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--workdir", type=Path, help="keep the held-out captures here")

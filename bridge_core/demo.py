@@ -35,7 +35,7 @@ SAMPLE_DATASET = (
     Path(bridge_core.__file__).resolve().parents[1] / "samples" / "datasets" / "warehouse_demo"
 )
 DEMO_STEPS = 12
-# What the default model's 4-step student (revision default-v3.1-4step) runs in.
+# What the default model's 4-step student (revision default-v3.2-4step) runs in.
 STUDENT_STEPS = (4, 2, 1)
 # The conditions the default model knows, each its own variation (same seed: only the
 # prompt differs between them).

@@ -29,9 +29,9 @@ DEFAULT_NOTICE = (
     "quality; use nvidia/Cosmos-Transfer2.5-2B on a GPU for real data."
 )
 # Bumped whenever the shipped weights change; run.json records it.
-DEFAULT_MODEL_REVISION = "default-v3.1"
+DEFAULT_MODEL_REVISION = "default-v3.2"
 # Its 4-step student (`cosmos-bridge distill`), selected by model.revision.
-DEFAULT_STUDENT_REVISION = "default-v3.1-4step"
+DEFAULT_STUDENT_REVISION = "default-v3.2-4step"
 
 
 class ModelNotInstalledError(InputError):

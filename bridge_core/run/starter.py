@@ -179,7 +179,7 @@ def starter_spec(
         "  id: default",
         f"  revision: {revision}"
         if revision
-        else "  # revision: default-v3.1-4step  # 4-step student: num_steps 4, 2 or 1, guidance 0",
+        else "  # revision: default-v3.2-4step  # 4-step student: num_steps 4, 2 or 1, guidance 0",
         f"  num_steps: {num_steps}",
         f"  guidance: {guidance}",
         "  guide_controls: true"

@@ -135,7 +135,7 @@ class CosmosTransferModel:
             transformer,
             vae,
             branches,
-            configs.flow_scheduler(),
+            configs.flow_scheduler(sizes.sampler_sigma_max),
             frames_per_chunk=sizes.frames_per_chunk,
             origin="project",
             **kwargs,

@@ -77,8 +77,8 @@ class Schedule:
     # base frozen (the reference's recipe); above 0 the base learns to use the branches.
     branch_base_lr: float = 0.0
     # Where the flow phases draw their noise levels: "logit-normal" (SD3's, centred on
-    # sigma 0.5: 1.4% of draws above 0.9), or "sampler": where the sampler's own schedule
-    # places its steps (about half above 0.9, where the layout is decided).
+    # sigma 0.5: 1.4% of draws above 0.9), or "sampler": where the reference's sampler
+    # schedule places its steps (about half above 0.9, where the layout is decided).
     sigma_draw: str = "logit-normal"
     seed: int = 0
 
@@ -434,8 +434,9 @@ _SAMPLER_TABLE_STEPS = 1000
 
 
 def sampler_sigma_table() -> torch.Tensor:
-    """[N] the flow sigmas the sampler's scheduler steps through in a dense schedule
-    (the final 0 left out): drawing uniformly from them draws where it samples."""
+    """[N] the flow sigmas the reference's sampler schedule (Karras from sigma 200) steps
+    through when dense (the final 0 left out): uniform picks from them draw where it
+    samples."""
     scheduler = configs.flow_scheduler()
     scheduler.set_timesteps(_SAMPLER_TABLE_STEPS)
     return scheduler.sigmas[:-1].float()
@@ -717,7 +718,7 @@ def train_model(
         transformer,
         vae,
         branches,
-        configs.flow_scheduler(),
+        configs.flow_scheduler(preset.sampler_sigma_max),
         frames_per_chunk=preset.frames_per_chunk,
         origin="project",
         prompt_cache=hash_prompt_cache(preset.text_embed_dim),

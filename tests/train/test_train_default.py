@@ -316,9 +316,9 @@ def test_the_shipped_student_loads_offline_beside_its_teacher_within_40_mb(monke
         *DEFAULT_STUDENT_DIR.rglob("*.safetensors"),
     ]
     assert sum(p.stat().st_size for p in weights) <= 40_000_000
-    resolved = resolve_model(ModelSpec(id="default", revision="default-v3.1-4step"))
+    resolved = resolve_model(ModelSpec(id="default", revision="default-v3.2-4step"))
     assert not resolved.random and resolved.model.origin == "project"
-    assert resolved.student["teacher"] == "default@default-v3"
+    assert resolved.student["teacher"] == "default@default-v3.2"
     assert resolved.model.student.steps == (4, 2, 1)
     assert set(resolved.model.branches) == set(CONTROL_NAMES)
 
