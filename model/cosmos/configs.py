@@ -152,8 +152,9 @@ MODEL_PRESETS: dict[str, ModelPreset] = {
     # temporal compression: frames do not share latents), and geometry comes from the
     # controls frame by frame.
     # It starts sampling at sigma 10 (flow 0.91): from 200, half of 12 steps lie above
-    # flow 0.975, where it saw almost no training (logit-normal sigmas); held out,
-    # default-v3.2 keeps Edge F1 0.206 and Blur SSIM 0.559 so, 0.201 and 0.549 from 20.
+    # flow 0.975, where it saw almost no training (logit-normal sigmas); held out, v3.2
+    # before its last decoder phase kept Edge F1 0.206 and Blur SSIM 0.559 so, 0.201 and
+    # 0.549 from 20.
     "frame4x": replace(_CODEC4X, max_size=(1, 64, 64), frames_per_chunk=1, sampler_sigma_max=10.0),
     # nvidia/Cosmos-Transfer2.5-2B at its published size, random weights (a checkpoint
     # supplies the real ones): diffusers' scripts/convert_cosmos_to_diffusers.py

@@ -13,6 +13,7 @@ Everything here takes tensors; reading renders and building controls is the call
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -140,7 +141,7 @@ def optimise(
     lr: float,
     loss_at: Callable[[int], torch.Tensor],
     phase: Phase,
-    slow: tuple[list[torch.nn.Parameter], float] = ([], 0.0),
+    slow: tuple[list[torch.nn.Parameter], float] | None = None,
 ) -> None:
     """AdamW over ``params`` for ``steps`` steps of ``loss_at(step)``, recorded in the
     phase's history; ``slow`` (parameters, share of ``lr``) learns alongside at a lower
@@ -148,9 +149,9 @@ def optimise(
     checkpoint stopped in goes on from its step with its optimiser moments and random
     streams, so a resumed run takes the steps an unbroken one would."""
     groups = [{"params": params, "scale": 1.0}]
-    if slow[0]:
+    if slow and slow[0]:
         groups.append({"params": slow[0], "scale": slow[1]})
-    every = params + slow[0]
+    every = [p for group in groups for p in group["params"]]
     optimiser = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
     checkpoint, history, name = phase.checkpoint, phase.history, phase.name
     first = checkpoint.restore_phase(name, optimiser, phase.randoms) if checkpoint else 0
@@ -433,6 +434,7 @@ SIGMA_DRAWS = ("logit-normal", "sampler")
 _SAMPLER_TABLE_STEPS = 1000
 
 
+@functools.cache
 def sampler_sigma_table() -> torch.Tensor:
     """[N] the flow sigmas the reference's sampler schedule (Karras from sigma 200) steps
     through when dense (the final 0 left out): uniform picks from them draw where it
@@ -442,16 +444,14 @@ def sampler_sigma_table() -> torch.Tensor:
     return scheduler.sigmas[:-1].float()
 
 
-def draw_sigmas(
-    b: int, how: str, generator: torch.Generator, table: torch.Tensor | None = None
-) -> torch.Tensor:
-    """[b] noise levels in (0, 1): logit-normal, or uniform picks from ``table``
-    (``sampler_sigma_table()`` when None) for ``how="sampler"``."""
+def draw_sigmas(b: int, how: str, generator: torch.Generator) -> torch.Tensor:
+    """[b] noise levels in (0, 1): logit-normal, or uniform picks from
+    ``sampler_sigma_table()`` for ``how="sampler"``."""
     if how == "logit-normal":
         return torch.sigmoid(torch.randn(b, generator=generator))
     if how != "sampler":
         raise ValueError(f"sigma_draw must be one of {SIGMA_DRAWS}, got {how!r}")
-    table = sampler_sigma_table() if table is None else table
+    table = sampler_sigma_table()
     return table[torch.randint(len(table), (b,), generator=generator)]
 
 
@@ -464,17 +464,15 @@ def flow_batch(
     device: torch.device,
     dtype: torch.dtype,
     sigma: float | None = None,
-    sigma_table: torch.Tensor | None = None,
 ) -> FlowBatch:
-    """Targets noised to sigmas drawn as ``schedule.sigma_draw`` says (from
-    ``sigma_table`` for the sampler's draw), or to ``sigma`` for every sample, to
-    measure; some with a clean first latent frame."""
+    """Targets noised to sigmas drawn as ``schedule.sigma_draw`` says, or to ``sigma``
+    for every sample, to measure; some with a clean first latent frame."""
     index = rng.integers(len(clips), size=schedule.batch)
     x0 = draw(encoded.target_mean[index], encoded.target_std[index], generator)
     b, _, t, h, w = x0.shape
     noise = torch.randn(x0.shape, generator=generator)
     if sigma is None:
-        sigmas = draw_sigmas(b, schedule.sigma_draw, generator, sigma_table).view(b, 1, 1, 1, 1)
+        sigmas = draw_sigmas(b, schedule.sigma_draw, generator).view(b, 1, 1, 1, 1)
     else:
         sigmas = torch.full((b, 1, 1, 1, 1), sigma)
     noisy = (1 - sigmas) * x0 + sigmas * noise
@@ -538,11 +536,10 @@ def train_base(
     """Flow matching on the targets alone: the prompt is the only condition."""
     phase = Phase("base", Randoms.seeded(schedule.seed + 1), history, log, checkpoint)
     rng, generator = phase.randoms.rng, phase.randoms.generator
-    table = sampler_sigma_table()
     transformer.to(device).train()
 
     def loss_at(step: int) -> torch.Tensor:
-        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype, None, table)
+        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             return flow_loss(base_velocity(transformer, batch), batch)
 
@@ -577,12 +574,11 @@ def train_branches(
     rng, generator = phase.randoms.rng, phase.randoms.generator
     joint = schedule.branch_base_lr > 0
     transformer.to(device).train(joint).requires_grad_(joint)
-    table = sampler_sigma_table()
     for branch in branches.values():
         branch.to(device).train()
 
     def loss_at(step: int) -> torch.Tensor:
-        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype, None, table)
+        batch = flow_batch(encoded, clips, schedule, rng, generator, device, dtype)
         picked = active_branches(list(branches), rng)
         scenes = torch.from_numpy(clips.scene[batch.index])
         mean, std = encoded.control_mean, encoded.control_std
@@ -592,7 +588,7 @@ def train_branches(
             return flow_loss(base_velocity(transformer, batch, residuals), batch)
 
     params = [p for branch in branches.values() for p in branch.parameters()]
-    base = (list(transformer.parameters()) if joint else [], schedule.branch_base_lr)
+    base = (list(transformer.parameters()), schedule.branch_base_lr) if joint else None
     optimise(params, schedule.branch_steps, schedule.lr, loss_at, phase, base)
     for branch in branches.values():
         branch.eval()
